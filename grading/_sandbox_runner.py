@@ -1,0 +1,398 @@
+"""Runs inside the sandbox (grading/sandbox.py starts it): executes one notebook with the
+semantics of nbgrader's Execute preprocessor (errors keep their outputs and execution goes on;
+a timed-out cell is interrupted and execution goes on) plus:
+
+* the kernel is started from a kernelspec written here (the notebook's kernelspec metadata is
+  ignored) through ``grading._sandbox_kernel``, which applies the per-process resource limits;
+* total output is capped while it streams (a gigabyte of prints is never held in memory);
+* a kernel that dies or cannot be interrupted is replaced by a fresh one and the remaining
+  cells run there (their tests usually fail, but the cells before keep their grades);
+* the tamper guard (grading/guard.py) runs before and after every autograded test cell;
+* the result goes back through a private file descriptor (closed in the kernel), not through
+  a file the kernel could overwrite.
+
+Input: JSON on stdin ``{"notebook": ..., "limits": {...}}``. Output: JSON on ``--result-fd``
+``{"notebook": ..., "events": [...]}``.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import resource
+import shutil
+import signal
+import sys
+import time
+
+import nbformat
+from nbformat import NotebookNode
+
+from grading import guard
+
+KERNEL_NAME = "grading-sandbox"
+
+
+_T0 = time.monotonic()
+
+
+def _log(text: str) -> None:
+    print(f"[runner {time.monotonic() - _T0:7.2f}s] {text}", file=sys.stderr, flush=True)
+
+
+def _nondumpable() -> None:
+    """Stop same-uid processes (the kernel) from ptrace-ing this process or opening its fds
+    through /proc."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _become(uid: int) -> None:
+    """Started as root inside the sandbox (no user namespace): drop every capability for
+    good and become ``uid``. Nothing of the student's has run yet."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(0, 64):
+        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise SystemExit("could not drop privileges")
+
+
+def _write_kernelspec(limits: dict) -> str:
+    base = os.path.join(os.environ.get("TMPDIR", "/tmp"), "grading-jupyter")
+    kdir = os.path.join(base, "kernels", KERNEL_NAME)
+    os.makedirs(kdir, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "grading._sandbox_kernel", json.dumps(limits),
+                 "-f", "{connection_file}"],
+        "display_name": "grading sandbox", "language": "python",
+        "metadata": {"debugger": False},
+    }
+    with open(os.path.join(kdir, "kernel.json"), "w") as f:
+        json.dump(spec, f)
+    os.environ["JUPYTER_PATH"] = base
+    os.environ["JUPYTER_DATA_DIR"] = base
+    os.environ.setdefault("JUPYTER_RUNTIME_DIR", os.path.join(base, "runtime"))
+    return base
+
+
+def _grade_id(cell: NotebookNode) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    md = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.cell_type == "code" and bool(md.get("grade")) and not md.get("solution")
+
+
+def _cell_label(cell: NotebookNode, index: int) -> str:
+    gid = _grade_id(cell)
+    return gid if gid else f"#{index + 1}"
+
+
+def _error_output(ename: str, text: str) -> NotebookNode:
+    return nbformat.v4.new_output("error", ename=ename, evalue=text,
+                                  traceback=[f"\x1b[0;31m{ename}\x1b[0m: {text}"])
+
+
+def _make_executor(limits: dict):
+    # nbgrader.preprocessors.Execute semantics on nbclient directly (importing nbgrader costs
+    # seconds per submission): allow_errors, interrupt_on_timeout, raise_on_iopub_timeout, the
+    # CellTimeoutError output, and Execute.on_cell_executed's "record the reply's error".
+    from nbclient import NotebookClient
+    from jupyter_client.manager import AsyncKernelManager
+
+    class SandboxExecute(NotebookClient):
+        """nbgrader's Execute with a streaming output cap."""
+
+        def __init__(self, **kw):
+            kw.setdefault("kernel_manager_class", AsyncKernelManager)
+            kw.setdefault("error_on_timeout", {
+                "ename": "CellTimeoutError", "evalue": "",
+                "traceback": ["\x1b[0;31mCellTimeoutError\x1b[0m: No reply from kernel before timeout"]})
+            super().__init__(nbformat.v4.new_notebook(), **kw)
+            self.on_cell_executed = self._record_reply_error
+
+        @staticmethod
+        def _record_reply_error(**kwargs):
+            # verbatim logic of nbgrader 0.9.6 Execute.on_cell_executed
+            cell = kwargs["cell"]
+            reply = kwargs["execute_reply"]
+            if reply and reply["content"]["status"] == "error":
+                recorded = any(o.output_type == "error" and o.get("ename") == reply["content"].get("ename")
+                               for o in cell.outputs)
+                if not recorded:
+                    out = NotebookNode(output_type="error")
+                    out.ename = reply["content"].get("ename", "Error")
+                    out.evalue = reply["content"].get("evalue", "")
+                    out.traceback = reply["content"].get("traceback") or [
+                        "ERROR: An error occurred while showtraceback was disabled"]
+                    cell.outputs.append(out)
+
+        def setup(self, max_bytes: int):
+            self._max_bytes = max_bytes
+            self.output_bytes = 0
+            self.output_limited_cells: list[int] = []
+            self._truncated_cell: int | None = None
+
+        def output(self, outs, msg, display_id, cell_index):
+            content = msg.get("content", {})
+            size = len(content.get("text", "") or "")
+            for v in (content.get("data") or {}).values():
+                size += len(v) if isinstance(v, str) else len(json.dumps(v))
+            size += sum(len(x) for x in content.get("traceback", []) or [])
+            if msg.get("msg_type") == "error" and self.output_bytes + size > self._max_bytes:
+                # keep an error (truncated) so a failure is never lost
+                content = dict(content)
+                content["traceback"] = list(content.get("traceback", []))[-5:]
+                msg = dict(msg, content=content)
+                return super().output(outs, msg, display_id, cell_index)
+            self.output_bytes += size
+            if self.output_bytes > self._max_bytes:
+                if self._truncated_cell != cell_index:
+                    self._truncated_cell = cell_index
+                    self.output_limited_cells.append(cell_index)
+                    outs.append(nbformat.v4.new_output(
+                        "stream", name="stderr",
+                        text=f"\n[grader] output limit of {self._max_bytes} bytes exceeded: "
+                             "output truncated and the cell interrupted\n"))
+                    self._interrupt()
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+        def _interrupt(self):
+            try:
+                proc = self.km.provisioner.process
+                os.killpg(proc.pid, signal.SIGINT)
+            except Exception:  # noqa: BLE001
+                pass
+
+    ex = SandboxExecute(timeout=int(limits["cell_timeout"]), iopub_timeout=4,
+                        startup_timeout=120, kernel_name=KERNEL_NAME,
+                        extra_arguments=[], allow_errors=True, interrupt_on_timeout=True,
+                        raise_on_iopub_timeout=True)
+    ex.setup(int(limits["max_output_bytes"]))
+    return ex
+
+
+def _kernel_exit(ex) -> int | None:
+    try:
+        proc = ex.km.provisioner.process
+        return proc.poll()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _death_reason(code: int | None, limits: dict) -> tuple[str, str]:
+    if code is None:
+        return "dead-kernel", "kernel stopped responding"
+    if code < 0:
+        sig = -code
+        if sig == signal.SIGXCPU:
+            return "timeout", f"CPU time limit ({limits['cpu_seconds']} s) exceeded"
+        if sig == signal.SIGXFSZ:
+            return "output-limit", "file size limit exceeded"
+        if sig == signal.SIGKILL:
+            return "memory", "kernel killed (SIGKILL: memory or CPU limit)"
+        if sig in (signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT):
+            return "memory", f"kernel crashed ({signal.Signals(sig).name}; memory limit?)"
+        return "dead-kernel", f"kernel killed by {signal.Signals(sig).name}"
+    return "dead-kernel", f"kernel exited with code {code}"
+
+
+async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    events: list[dict] = []
+    bindings = guard.locked_import_bindings([
+        c.source for c in nb.cells if c.cell_type == "code"
+        and c.get("metadata", {}).get("nbgrader", {}).get("locked")
+        and not c.get("metadata", {}).get("nbgrader", {}).get("solution")])
+    resources = {"metadata": {"path": os.getcwd()}}
+    index = 0
+    cells = nb.cells
+    executed: set[int] = set()
+    while index < len(cells):
+        ex = _make_executor(limits)
+        ex.nb = nb
+        ex.resources = resources
+        ex.reset_execution_trackers()
+        ex.km = ex.create_kernel_manager()
+        try:
+            await ex.async_start_new_kernel(cwd=os.getcwd())
+            await ex.async_start_new_kernel_client()
+        except Exception as exc:  # noqa: BLE001
+            events.append({"kind": "error", "cell": None,
+                           "detail": f"kernel could not start: {type(exc).__name__}: {exc}"})
+            break
+        restart = False
+        try:
+            async def fingerprint(binding_names=None):
+                b = {k: v for k, v in bindings.items()
+                     if binding_names is None or k in binding_names}
+                msg_id = ex.kc.execute(guard.fingerprint_code(b), silent=True,
+                                       store_history=False,
+                                       user_expressions={guard.RESULT_EXPRESSION:
+                                                         guard.RESULT_EXPRESSION})
+                try:
+                    reply = await asyncio.wait_for(ex.async_wait_for_reply(msg_id), 60)
+                except Exception:  # noqa: BLE001
+                    return None
+                if not reply:
+                    return None
+                return guard.parse_result(reply["content"].get("user_expressions", {}))
+
+            _log("kernel started")
+            snapshot = await fingerprint({})
+            _log("snapshot taken")
+            if snapshot is None:
+                events.append({"kind": "error", "cell": None,
+                               "detail": "tamper guard could not take its snapshot"})
+            info = await ex.async_wait_for_reply(ex.kc.kernel_info())
+            if info:
+                nb.metadata["language_info"] = info["content"].get("language_info", {})
+            while index < len(cells):
+                cell = cells[index]
+                label = _cell_label(cell, index)
+                test = _is_test_cell(cell)
+                if cell.cell_type == "code":
+                    cell.outputs = []
+                    cell.execution_count = None
+                if test and snapshot is not None:
+                    changed = guard.compare(snapshot, await fingerprint(guard.names_used(cell.source)))
+                    if changed:
+                        cell.outputs = [_error_output("GradingIntegrityError", guard.message(changed))]
+                        events.append({"kind": "tampered", "cell": label, "detail": guard.message(changed)})
+                        executed.add(index)
+                        index += 1
+                        continue
+                t0 = time.monotonic()
+                _log(f"cell {label}")
+                try:
+                    await ex.async_execute_cell(cell, index, store_history=True)
+                    executed.add(index)
+                except CellTimeoutError:
+                    # interrupted but never went idle: the kernel ignores interrupts
+                    executed.add(index)
+                    cell.outputs.append(_error_output(
+                        "CellTimeoutError", f"cell did not stop within {limits['cell_timeout']} s "
+                        "and ignored the interrupt; the kernel was restarted"))
+                    events.append({"kind": "timeout", "cell": label,
+                                   "detail": "ignored interrupt; kernel restarted"})
+                    index += 1
+                    restart = True
+                    break
+                except DeadKernelError:
+                    executed.add(index)
+                    await asyncio.sleep(0.2)
+                    kind, detail = _death_reason(_kernel_exit(ex), limits)
+                    cell.outputs.append(_error_output(
+                        "DeadKernelError", f"{detail}; the remaining cells run in a fresh kernel"))
+                    events.append({"kind": kind, "cell": label, "detail": detail})
+                    index += 1
+                    restart = True
+                    break
+                elapsed = time.monotonic() - t0
+                if cell.cell_type == "code":
+                    errs = [o for o in cell.outputs if o.get("output_type") == "error"]
+                    if any(o.get("ename") == "CellTimeoutError" for o in errs) or (
+                            errs and elapsed >= limits["cell_timeout"]):
+                        events.append({"kind": "timeout", "cell": label,
+                                       "detail": f"cell exceeded {limits['cell_timeout']} s"})
+                    elif any(o.get("ename") == "MemoryError" for o in errs):
+                        events.append({"kind": "memory", "cell": label,
+                                       "detail": f"memory limit ({limits['memory_mb']} MB)"})
+                    if index in ex.output_limited_cells:
+                        events.append({"kind": "output-limit", "cell": label,
+                                       "detail": f"more than {limits['max_output_bytes']} bytes of output"})
+                        if not errs:
+                            cell.outputs.append(_error_output(
+                                "OutputLimitError", "output limit exceeded"))
+                if test and snapshot is not None:
+                    changed = guard.compare(snapshot, await fingerprint(guard.names_used(cell.source)))
+                    if changed:
+                        cell.outputs.append(_error_output("GradingIntegrityError", guard.message(changed)))
+                        events.append({"kind": "tampered", "cell": label, "detail": guard.message(changed)})
+                index += 1
+        except DeadKernelError:
+            # died during a guard check
+            kind, detail = _death_reason(_kernel_exit(ex), limits)
+            events.append({"kind": kind, "cell": _cell_label(cells[index], index) if index < len(cells) else None,
+                           "detail": detail})
+            restart = True
+        finally:
+            await _shutdown(ex)
+        if not restart:
+            break
+    for i, cell in enumerate(cells):
+        if _is_test_cell(cell) and i not in executed:
+            cell.outputs = [_error_output("NotExecuted", "this test cell was not executed")]
+    return events
+
+
+async def _shutdown(ex) -> None:
+    try:
+        proc = ex.km.provisioner.process
+        os.killpg(proc.pid, signal.SIGKILL)
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        ex.kc.stop_channels()
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        await asyncio.wait_for(ex.km.cleanup_resources(), 5)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--result-fd", type=int, default=1)
+    p.add_argument("--input-dir", default=None)
+    p.add_argument("--work-dir", default=None)
+    p.add_argument("--uid", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.uid is not None:
+        _become(args.uid)
+    _nondumpable()
+    for d in (os.environ.get("HOME"), os.environ.get("JUPYTER_RUNTIME_DIR")):
+        if d:
+            os.makedirs(d, exist_ok=True)
+    out = os.fdopen(args.result_fd, "w", closefd=True)
+    os.set_inheritable(args.result_fd, False)
+    payload = json.loads(sys.stdin.buffer.read())
+    nb = nbformat.from_dict(payload["notebook"])
+    limits = payload["limits"]
+    if args.input_dir and args.work_dir:
+        shutil.copytree(args.input_dir, args.work_dir, symlinks=True, dirs_exist_ok=True)
+        os.chdir(args.work_dir)
+    nproc = limits.get("nproc_rlimit")
+    if nproc:
+        try:
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        except (ValueError, OSError):
+            pass
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _write_kernelspec(limits)
+    try:
+        events = asyncio.run(_run(nb, limits))
+    except Exception as exc:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        events = [{"kind": "error", "cell": None, "detail": f"{type(exc).__name__}: {exc}"}]
+    out.write(json.dumps({"notebook": nb, "events": events}))
+    out.flush()
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

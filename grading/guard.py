@@ -1,0 +1,263 @@
+"""Tamper guard: student code that replaces comparison functions must not earn points.
+
+How it works (the sandbox runner, grading/_sandbox_runner.py, drives it):
+
+1. Before the first cell, the runner executes :data:`FINGERPRINT_CODE` silently in the
+   kernel. It imports the guarded modules (with the submission folder removed from
+   ``sys.path``, so a student's ``numpy.py`` cannot stand in) and returns one fingerprint per
+   guarded object: its ``id`` plus, for Python functions, the ids of ``__code__``,
+   ``__defaults__``, ``__kwdefaults__`` and closure contents; for classes, a digest of their
+   ``__dict__``; for lists (IPython transformers), the ids of their items. The runner keeps
+   this record *outside* the kernel (the kernel cannot read or change it: the runner is a
+   separate, non-dumpable process).
+2. Before and after each autograded test cell (``nbgrader.grade == True`` on a code cell) it
+   runs the same code again and compares (:func:`compare`). It also checks that every name a
+   locked cell bound with ``import`` and that the test cell uses (``np``, ``torch``, ``F``,
+   ``assert_allclose``...) still refers to the genuine module or function
+   (:func:`locked_import_bindings`). A difference marks the test cell failed with the error
+   "grading integrity: np.allclose was replaced by student code" and the outcome ``tampered``.
+
+Routes closed: reassigning module attributes (``np.allclose = ...``, ``torch.testing.assert_close
+= ...``, ``builtins.abs = ...``), swapping ``sys.modules`` entries, rebinding ``np``/``torch``/
+imported names in the notebook namespace, in-place edits of a function's ``__code__`` /
+``__defaults__`` / ``__kwdefaults__``, patching ``torch.Tensor`` methods (``__eq__``, ``all``,
+``item``...), replacing ``builtins.__import__``, adding import hooks (``sys.meta_path``),
+trace functions that jump over asserts (``sys.settrace``/``setprofile``/``threading.settrace``),
+IPython input/AST transformers that rewrite test cells, custom exception handlers
+(``set_custom_exc``), and replacing the shell's or kernel's execution methods
+(``run_cell``, ``showtraceback``, ``do_execute``...). Execution failures are also decided by the
+runner from the kernel's execute reply, not from what the kernel leaves in the outputs
+(``clear_output`` cannot erase a failure).
+
+Limits (documented, not closed): all checks run inside the student's Python process, so a
+determined student who patches the primitives the check itself uses (``id``, ``getattr``,
+``type.__dict__`` lookups) consistently, or who writes process memory with ``ctypes``, or who
+patches a comparison *during* a test cell and restores it before the cell ends (e.g. from
+inside the graded function), can defeat it. Such code is visible in the submission: the
+grader's report lists no tamper, but the source shows it. Objects not in :data:`TARGETS`
+(e.g. ``np.linalg.norm``) are not guarded; hidden tests should compare with the guarded
+functions or plain ``assert`` on values computed in the test cell.
+"""
+from __future__ import annotations
+
+import ast
+import json
+
+# Dotted paths of guarded objects. "module:attr" means getattr(import_module(module), attr).
+TARGETS: tuple[str, ...] = (
+    # numpy comparisons and the reductions hidden tests use with them
+    "numpy:allclose", "numpy:isclose", "numpy:array_equal", "numpy:array_equiv",
+    "numpy:all", "numpy:any", "numpy:abs", "numpy:absolute", "numpy:max", "numpy:min",
+    "numpy:sum", "numpy:isfinite", "numpy:isnan", "numpy:asarray", "numpy:array",
+    "numpy:testing", "numpy.testing:assert_allclose", "numpy.testing:assert_array_equal",
+    "numpy.testing:assert_equal", "numpy.testing:assert_array_almost_equal",
+    "numpy.testing:assert_almost_equal", "numpy.testing:assert_array_less",
+    # torch comparisons and reference implementations
+    "torch:allclose", "torch:equal", "torch:isclose", "torch:all", "torch:any", "torch:abs",
+    "torch:max", "torch:tensor", "torch:as_tensor", "torch:from_numpy", "torch:softmax",
+    "torch:testing", "torch.testing:assert_close", "torch:Tensor", "torch:nn",
+    "torch.nn:functional", "torch.nn.functional:softmax",
+    "torch.nn.functional:scaled_dot_product_attention",
+    "math:isclose", "math:sqrt", "math:exp",
+    # builtins used by asserts
+    "builtins:abs", "builtins:all", "builtins:any", "builtins:isinstance", "builtins:len",
+    "builtins:float", "builtins:int", "builtins:bool", "builtins:round", "builtins:max",
+    "builtins:min", "builtins:sum", "builtins:range", "builtins:zip", "builtins:tuple",
+    "builtins:list", "builtins:type", "builtins:getattr", "builtins:hasattr", "builtins:id",
+    "builtins:callable", "builtins:__import__", "builtins:exec", "builtins:eval",
+    "builtins:compile", "builtins:print", "builtins:repr", "builtins:str",
+)
+
+# Modules whose sys.modules entry must stay the genuine module object.
+MODULES: tuple[str, ...] = ("numpy", "numpy.testing", "torch", "torch.testing", "torch.nn",
+                            "torch.nn.functional", "math", "builtins", "sys", "helpers",
+                            "helpers.checks")
+
+# Human-readable names for the error message.
+ALIASES = {"numpy": "np", "torch.nn.functional": "F"}
+
+# Code executed in the kernel. It must not leave helpers behind that student code could
+# patch between checks, so each run defines everything afresh and deletes it again. The
+# result is read through the execute request's user_expressions.
+FINGERPRINT_CODE = r'''
+def _grading_fp_run(_targets, _modules, _bindings):
+    import sys as _s, importlib as _il, json as _j, threading as _th
+    _cwd = [p for p in _s.path if p in ("", ".") or not p.startswith(("/usr", _s.base_prefix, _s.prefix))]
+    _saved = list(_s.path)
+    _s.path[:] = [p for p in _s.path if p not in _cwd]
+    try:
+        for _m in _modules:
+            try:
+                _il.import_module(_m)
+            except Exception:
+                pass
+    finally:
+        _s.path[:] = _saved
+    def fp(o, depth=0):
+        parts = [str(id(o))]
+        f = getattr(o, "__func__", None)
+        if f is not None:
+            parts = ["m", fp(f, depth), str(id(getattr(o, "__self__", None)))]
+            return ":".join(parts)
+        c = getattr(o, "__code__", None)
+        if c is not None:
+            parts.append(str(id(c)))
+            parts.append(str(tuple(id(d) for d in (getattr(o, "__defaults__", None) or ()))))
+            kw = getattr(o, "__kwdefaults__", None) or {}
+            parts.append(str(sorted((k, id(v)) for k, v in kw.items())))
+            cl = getattr(o, "__closure__", None) or ()
+            ids = []
+            for cell in cl:
+                try:
+                    ids.append(id(cell.cell_contents))
+                except ValueError:
+                    ids.append(0)
+            parts.append(str(ids))
+        if isinstance(o, type) and depth == 0:
+            parts.append(str(sorted((k, fp(v, 1)) for k, v in vars(o).items())))
+        if isinstance(o, list):
+            parts.append(str([fp(x, 1) for x in o]))
+        return ":".join(parts)
+    out = {}
+    for t in _targets:
+        mod, attr = t.split(":")
+        m = _s.modules.get(mod)
+        if m is None:
+            continue
+        try:
+            out[t] = fp(getattr(m, attr))
+        except Exception as e:
+            out[t] = "missing:" + type(e).__name__
+    for mod in _modules:
+        m = _s.modules.get(mod)
+        out["sys.modules:" + mod] = str(id(m)) + ":" + str(getattr(m, "__file__", None))
+    ip = get_ipython()
+    for name in ("run_cell", "run_cell_async", "run_ast_nodes", "run_code", "showtraceback",
+                 "_showtraceback", "transform_cell", "transform_ast", "user_expressions",
+                 "ex", "excepthook"):
+        out["ipython:" + name] = fp(getattr(ip, name, None))
+    for name in ("input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+                 "custom_exceptions", "CustomTB"):
+        out["ipython:" + name] = fp(getattr(ip, name, None))
+    tm = getattr(ip, "input_transformer_manager", None)
+    for name in ("cleanup_transforms", "line_transforms", "token_transformers"):
+        out["ipython:input_transformer_manager." + name] = fp(getattr(tm, name, None))
+    out["ipython:compile"] = fp(getattr(ip, "compile", None))
+    k = getattr(ip, "kernel", None)
+    for name in ("do_execute", "execute_request", "run_cell"):
+        out["kernel:" + name] = fp(getattr(k, name, None))
+    try:
+        from IPython.core.interactiveshell import ExecutionResult as _er
+        out["ipython:ExecutionResult"] = fp(_er)
+    except Exception:
+        pass
+    out["sys:gettrace"] = str(_s.gettrace() is None)
+    out["sys:getprofile"] = str(_s.getprofile() is None)
+    out["threading:settrace"] = str(getattr(_th, "_trace_hook", None) is None)
+    out["sys:meta_path"] = fp(_s.meta_path)
+    out["sys:path_hooks"] = fp(_s.path_hooks)
+    bad = []
+    for name, (mod, attr) in _bindings.items():
+        if name not in ip.user_ns:
+            continue
+        m = _s.modules.get(mod)
+        want = m if attr is None else getattr(m, attr, None)
+        if ip.user_ns[name] is not want:
+            bad.append(name)
+    out["bindings"] = bad
+    return _j.dumps(out)
+_grading_fp_out = _grading_fp_run(%(targets)r, %(modules)r, %(bindings)r)
+del _grading_fp_run
+'''
+
+RESULT_EXPRESSION = "_grading_fp_out"
+
+
+def fingerprint_code(bindings: dict[str, tuple[str, str | None]] | None = None) -> str:
+    return FINGERPRINT_CODE % {"targets": list(TARGETS), "modules": list(MODULES),
+                               "bindings": dict(bindings or {})}
+
+
+def parse_result(user_expressions: dict) -> dict | None:
+    """Decode the user_expressions reply; None if the kernel did not answer properly."""
+    try:
+        res = user_expressions[RESULT_EXPRESSION]
+        if res.get("status") != "ok":
+            return None
+        text = res["data"]["text/plain"]
+        return json.loads(ast.literal_eval(text))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def display_name(key: str) -> str:
+    """'numpy:allclose' -> 'np.allclose'; 'builtins:abs' -> 'abs'."""
+    if ":" not in key:
+        return key
+    mod, attr = key.split(":", 1)
+    if mod == "builtins":
+        return attr
+    if mod in ("sys.modules", "ipython", "kernel", "sys", "threading"):
+        return f"{mod}.{attr}" if mod != "sys.modules" else f"sys.modules[{attr!r}]"
+    return f"{ALIASES.get(mod, mod)}.{attr}"
+
+
+def compare(before: dict, after: dict | None) -> list[str]:
+    """Names of guarded objects that changed (display form). ``after`` None means the kernel
+    did not return a fingerprint (itself a sign of tampering with the shell)."""
+    if after is None:
+        return ["the grader's integrity check (kernel did not answer it)"]
+    changed = []
+    for key, value in before.items():
+        if key == "bindings":
+            continue
+        if after.get(key) != value:
+            changed.append(display_name(key))
+    for name in after.get("bindings", []):
+        changed.append(f"the notebook name {name!r} (bound by a locked import)")
+    return changed
+
+
+def message(changed: list[str]) -> str:
+    what = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    verb = "was" if len(changed) == 1 else "were"
+    return f"grading integrity: {what} {verb} replaced by student code"
+
+
+def locked_import_bindings(sources: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Names bound by top-level imports in locked cells: {name: (module, attr or None)}.
+
+    ``import numpy as np`` -> {"np": ("numpy", None)}; ``import torch.nn.functional as F`` ->
+    {"F": ("torch.nn.functional", None)}; ``import torch.nn`` -> {"torch": ("torch", None)};
+    ``from numpy.testing import assert_allclose`` -> {"assert_allclose": ("numpy.testing",
+    "assert_allclose")}. Only names resolvable to a module or module attribute are kept.
+    """
+    out: dict[str, tuple[str, str | None]] = {}
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        out[a.asname] = (a.name, None)
+                    else:
+                        top = a.name.split(".")[0]
+                        out[top] = (top, None)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                for a in node.names:
+                    if a.name == "*":
+                        continue
+                    out[a.asname or a.name] = (node.module, a.name)
+    return out
+
+
+def names_used(source: str) -> set[str]:
+    """Global names a cell reads (best effort; the whole cell if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return set()
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}

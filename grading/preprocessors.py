@@ -1,0 +1,131 @@
+"""nbgrader preprocessors of this course (named in ``grading/nbgrader_config.py``).
+
+* :class:`SandboxedExecute` replaces nbgrader's ``Execute`` in the autograde chain: the
+  notebook runs through :func:`grading.sandbox.execute_notebook` (isolation and resource
+  limits), configured by the same ``Execute`` options (``c.Execute.timeout``).
+* :class:`HideHiddenTestTracebacks` is for feedback: the error output of a cell with hidden
+  tests becomes "ExceptionType: message" only, because an IPython traceback quotes the
+  failing (hidden) line.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+from nbformat.notebooknode import NotebookNode
+from traitlets import Unicode
+
+from nbgrader import utils
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+
+# Outcomes of the notebooks executed in this process, in order. The CLI's worker process
+# grades one submission and reads them back (grading.worker); stock nbgrader just logs them.
+OUTCOMES: list[dict[str, Any]] = []
+
+
+def _mark_not_executed(nb: NotebookNode, reason: str) -> int:
+    """Give every autograded code cell that never ran an error output, so that nbgrader
+    scores it 0 (a grade cell without an error output would get full points)."""
+    marked = 0
+    for cell in nb.cells:
+        if (cell.cell_type == "code" and utils.is_grade(cell)
+                and cell.get("execution_count") is None
+                and not any(o.get("output_type") == "error" for o in cell.get("outputs", []))):
+            cell.setdefault("outputs", []).append(NotebookNode(
+                output_type="error", ename="NotExecuted",
+                evalue=f"cell not executed: {reason}",
+                traceback=[f"NotExecuted: cell not executed: {reason}"]))
+            marked += 1
+    return marked
+
+
+def _sandbox():
+    try:
+        from grading import sandbox
+    except ImportError:
+        return None
+    return sandbox if hasattr(sandbox, "execute_notebook") else None
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute step, run in the grading sandbox (``grading.sandbox``).
+
+    Honours ``c.Execute.timeout`` (per cell). Memory, CPU, process and output limits are the
+    sandbox's :class:`~grading.sandbox.Limits` defaults. Whatever happens (timeout, dead
+    kernel, memory), the notebook comes back with errors in the outputs of the cells that
+    failed or never ran, so nbgrader grades it as far as it got.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        notebook_id = resources.get("nbgrader", {}).get("notebook", "?")
+        workdir = Path(resources.get("metadata", {}).get("path") or ".")
+        sandbox = _sandbox()
+        if sandbox is None:
+            nb, resources, record = self._execute_unsandboxed(nb, resources)
+        else:
+            limits = sandbox.Limits()
+            if self.timeout is not None and any(
+                    f.name == "cell_timeout" for f in dataclasses.fields(limits)):
+                limits = dataclasses.replace(limits, cell_timeout=self.timeout)
+            outcome = sandbox.execute_notebook(nb, workdir, limits)
+            nb = outcome.notebook
+            record = {"status": outcome.status, "reason": outcome.reason or "",
+                      "isolation": getattr(outcome, "isolation", "")}
+        record["notebook"] = notebook_id
+        if record["status"] != "ok":
+            _mark_not_executed(nb, record["reason"] or record["status"])
+            self.log.warning("%s: %s (%s)", notebook_id, record["status"], record["reason"])
+        OUTCOMES.append(record)
+        return nb, resources
+
+    def _execute_unsandboxed(self, nb, resources):
+        """Fallback when grading.sandbox is absent: nbgrader's own Execute, no isolation."""
+        from nbclient.exceptions import DeadKernelError
+
+        isolation = "none: grading.sandbox not available (nbgrader Execute)"
+        self.log.warning("NOT SANDBOXED: %s", isolation)
+        try:
+            nb, resources = super().preprocess(nb, resources)
+        except DeadKernelError as exc:
+            return nb, resources, {"status": "dead-kernel", "reason": f"kernel died: {exc}",
+                                   "isolation": isolation}
+        timed_out = [c.metadata.get("nbgrader", {}).get("grade_id") or f"#{i}"
+                     for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                     and any(o.get("ename") == "CellTimeoutError" for o in c.get("outputs", []))]
+        if timed_out:
+            return nb, resources, {"status": "timeout",
+                                   "reason": "timeout in cell " + ", ".join(timed_out),
+                                   "isolation": isolation}
+        return nb, resources, {"status": "ok", "reason": "", "isolation": isolation}
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+class HideHiddenTestTracebacks(NbGraderPreprocessor):
+    """For feedback: in every cell that contains hidden tests, replace each error output by
+    its exception type and message (the assert message says what went wrong) and drop
+    stderr (warnings quote source lines). Must run BEFORE ClearHiddenTests, which removes
+    the markers this looks for."""
+
+    begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or self.begin_test_delimeter not in cell.source:
+            return cell, resources
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                ename = _ANSI.sub("", str(out.get("ename", "Error")))
+                evalue = _ANSI.sub("", str(out.get("evalue", "")))
+                text = f"{ename}: {evalue}" if evalue else ename
+                outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                                            traceback=[text]))
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
+                continue
+            else:
+                outputs.append(out)
+        cell.outputs = outputs
+        return cell, resources

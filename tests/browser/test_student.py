@@ -1,0 +1,147 @@
+"""A first-time student in JupyterLab: opens a released notebook, runs it, reads the hint of
+a visible check, fills in the solutions, sees the check pass and the heatmaps render, and
+clicks nbgrader's Validate (first failing, then passing)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.request
+
+import nbformat
+import pytest
+
+from . import lab_ui as ui
+from .course import (instructor_solution, nbgrader_meta, pick_student_assignment,
+                     png_output_count, release, solution_code_cells)
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def student_notebook(course_root):
+    """The released notebook copied into the student's own folder under the server root."""
+    assignment = pick_student_assignment()
+    released = release(course_root, assignment)
+    rel = f"student-work/{assignment.name}/{assignment.notebook}"
+    target = course_root / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(released, target)
+    return assignment, rel
+
+
+def _check_cell_index(nb, grade_id: str) -> int:
+    for i, c in enumerate(nb.cells):
+        if c.cell_type == "code" and re.search(rf"\bcheck_{grade_id}\(\s*{grade_id}\b", c.source):
+            return i
+    raise AssertionError(f"no visible check cell check_{grade_id}({grade_id}) in the notebook")
+
+
+def _validate(page, shots, step: str, expect: str):
+    """Click the Validate toolbar button; return the result dialog's message element."""
+    page.locator(f"{ui.PANEL} .validate-button").click()
+    dialog = page.locator(".jp-Dialog").filter(has_text="Validation Results")
+    dialog.wait_for(timeout=ui.RUN_TIMEOUT)
+    message = dialog.locator(f"#validation-message.validation-{expect}")
+    message.wait_for(timeout=5_000)
+    shots(step)
+    return dialog, message
+
+
+def test_nbgrader_lab_extension_enabled(lab):
+    """The page JupyterLab serves loads @jupyter/nbgrader and disables none of it."""
+    req = urllib.request.Request(lab.lab_url(), headers={"Authorization": f"token {lab.token}"})
+    html = urllib.request.urlopen(req, timeout=30).read().decode()
+    match = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      html, re.S)
+    assert match, "no jupyter-config-data in the JupyterLab page"
+    config = json.loads(match.group(1))
+    names = [ext["name"] for ext in config.get("federated_extensions", [])]
+    assert "@jupyter/nbgrader" in names, f"@jupyter/nbgrader not loaded; extensions: {names}"
+    disabled = [d for d in config.get("disabledExtensions", []) if d.startswith("@jupyter/nbgrader")]
+    assert not disabled, f"nbgrader lab plugins disabled: {disabled}"
+
+
+def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, course_root):
+    assignment, rel = student_notebook
+    released = nbformat.read(course_root / rel, as_version=4)
+    source = nbformat.read(assignment.source_path(course_root), as_version=4)
+    source_by_id = {nbgrader_meta(c).get("grade_id"): c for c in source.cells}
+    solutions = solution_code_cells(released)
+    first_index, first_id = solutions[0]
+    check_index = _check_cell_index(released, first_id)
+    expected_images = png_output_count(source)
+
+    # 1. open the released notebook: no outputs yet, nbgrader's Validate button is there
+    ui.open_notebook(page, lab, rel)
+    assert page.locator(f"{ui.PANEL} .validate-button").is_visible(), \
+        "nbgrader's Validate button is missing from the notebook toolbar"
+    assert page.locator(f"{ui.PANEL} .jp-OutputArea-output img").count() == 0
+    shots("opened")
+
+    # 2. Run > Run All Cells: the blank exercise stops the run; its check explains why
+    ui.menu(page, "Run", "Run All Cells")
+    ui.wait_run(page)
+    check_out = ui.cell(page, check_index).locator(".jp-OutputArea")
+    check_text = check_out.inner_text()
+    assert re.search(r"\b0/\d+ checks passed", check_text), check_text
+    assert "NotImplementedError" in check_text, check_text
+    ui.cell(page, check_index).scroll_into_view_if_needed()
+    shots("run-all-blank-check-hint")
+
+    # 3. Validate the blank notebook: nbgrader reports failing cells
+    dialog, message = _validate(page, shots, "validate-blank-fails", "failed")
+    assert "NotImplementedError" in message.inner_text()
+    dialog.locator(".jp-mod-accept").click()
+    dialog.wait_for(state="detached")
+
+    # 4. type a correct implementation into every solution cell (the first one first),
+    #    run it and re-run its visible check
+    for index, grade_id in solutions:
+        ui.replace_cell_source(page, index, instructor_solution(source_by_id[grade_id].source))
+        ui.run_cell(page, index)
+        if index == first_index:
+            ui.run_cell(page, check_index)
+            check_out.filter(has_text="All checks passed").wait_for(timeout=60_000)
+            check_text = check_out.inner_text()
+            n_passed = re.search(r"\b(\d+)/(\d+) checks passed", check_text)
+            assert n_passed and n_passed.group(1) == n_passed.group(2), check_text
+            assert "FAIL" not in check_text, check_text
+            ui.cell(page, check_index).scroll_into_view_if_needed()
+            shots("check-passes")
+    ui.wait_kernel_idle(page)
+
+    # 5. Kernel > Restart Kernel and Run All Cells: no errors, every heatmap renders
+    ui.menu(page, "Kernel", "Restart Kernel and Run All Cells…")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    ui.wait_run(page)
+    assert ui.error_outputs(page) == [], ui.error_outputs(page)
+    numbered = ui.prompts(page)
+    assert all(re.fullmatch(r"\[\d+\]:", p) for p in numbered), \
+        f"not every code cell ran: {numbered}"
+
+    images = page.locator(f"{ui.PANEL} .jp-OutputArea-output img")
+    assert images.count() == expected_images, (
+        f"{images.count()} images rendered; the executed source notebook has "
+        f"{expected_images} PNG outputs")
+    for i in range(images.count()):
+        img = images.nth(i)
+        img.scroll_into_view_if_needed()
+        natural = img.evaluate("el => [el.complete, el.naturalWidth, el.naturalHeight]")
+        assert natural[0] and natural[1] > 0 and natural[2] > 0, \
+            f"image {i} was not decoded by the browser: {natural}"
+        size, std, colours = ui.png_stats(ui.img_src_png(img.get_attribute("src")))
+        assert std > 5 and colours > 16, f"image {i} {size} is blank: std {std:.1f}, {colours} colours"
+        _, shown_std, shown_colours = ui.png_stats(img.screenshot())
+        assert shown_std > 5 and shown_colours > 16, \
+            f"image {i} is blank on screen: std {shown_std:.1f}, {shown_colours} colours"
+        if i == 0:
+            shots("heatmap-rendered", locator=img)
+    images.first.scroll_into_view_if_needed()
+    shots("restart-run-all-heatmaps")
+
+    # 6. Validate again: success
+    dialog, message = _validate(page, shots, "validate-success", "success")
+    assert "Success! Your notebook passes all the tests." in message.inner_text()
+    dialog.locator(".jp-mod-accept").click()
+    assert page.js_errors == [], page.js_errors
