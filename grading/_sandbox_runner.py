@@ -16,7 +16,13 @@ Input: JSON on stdin ``{"notebook": ..., "limits": {...}}``. Output: JSON on ``-
 """
 from __future__ import annotations
 
-import argparse
+import sys
+
+# jsonschema imports the optional rfc3987_syntax (IRI format checks nbformat never uses), which
+# builds a grammar at import: seconds per submission. Not importing it changes nothing here.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+import argparse  # noqa: E402
 import asyncio
 import ctypes
 import json
@@ -24,6 +30,7 @@ import os
 import resource
 import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -182,6 +189,18 @@ def _make_executor(limits: dict):
     return ex
 
 
+def _limit_hit(cell: NotebookNode) -> str | None:
+    """'process-limit' or 'memory' when the cell's outputs show the kernel hit that limit."""
+    text = ""
+    for o in cell.get("outputs", []):
+        text += str(o.get("text", "")) + str(o.get("ename", "")) + str(o.get("evalue", ""))
+    if "BlockingIOError" in text or "Resource temporarily unavailable" in text:
+        return "process-limit"
+    if "MemoryError" in text or "Cannot allocate memory" in text:
+        return "memory"
+    return None
+
+
 def _kernel_exit(ex) -> int | None:
     try:
         proc = ex.km.provisioner.process
@@ -211,14 +230,17 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     events: list[dict] = []
-    bindings = guard.locked_import_bindings([
+    locked_sources = [
         c.source for c in nb.cells if c.cell_type == "code"
-        and c.get("metadata", {}).get("nbgrader", {}).get("locked")
-        and not c.get("metadata", {}).get("nbgrader", {}).get("solution")])
+        and (c.get("metadata", {}).get("nbgrader", {}).get("locked") or _is_test_cell(c))
+        and not c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    bindings = guard.locked_import_bindings(locked_sources)
+    modules = guard.modules_for(locked_sources)
     resources = {"metadata": {"path": os.getcwd()}}
     index = 0
     cells = nb.cells
     executed: set[int] = set()
+    troubled: set[int] = set()  # cells that failed or hit a limit: never replayed
     while index < len(cells):
         ex = _make_executor(limits)
         ex.nb = nb
@@ -226,7 +248,9 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
         ex.reset_execution_trackers()
         ex.km = ex.create_kernel_manager()
         try:
-            await ex.async_start_new_kernel(cwd=os.getcwd())
+            # kernel's own stdout/stderr (os.write(1, ...) bypasses the output cap) go nowhere
+            await ex.async_start_new_kernel(cwd=os.getcwd(), stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL)
             await ex.async_start_new_kernel_client()
         except Exception as exc:  # noqa: BLE001
             events.append({"kind": "error", "cell": None,
@@ -237,7 +261,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
             async def fingerprint(binding_names=None):
                 b = {k: v for k, v in bindings.items()
                      if binding_names is None or k in binding_names}
-                msg_id = ex.kc.execute(guard.fingerprint_code(b), silent=True,
+                msg_id = ex.kc.execute(guard.fingerprint_code(b, modules), silent=True,
                                        store_history=False,
                                        user_expressions={guard.RESULT_EXPRESSION:
                                                          guard.RESULT_EXPRESSION})
@@ -252,6 +276,9 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
             _log("kernel started")
             snapshot = await fingerprint({})
             _log("snapshot taken")
+            if index > 0:
+                await _replay(ex, cells, index, troubled, limits)
+                _log(f"replayed cells before {index}")
             if snapshot is None:
                 events.append({"kind": "error", "cell": None,
                                "detail": "tamper guard could not take its snapshot"})
@@ -284,8 +311,14 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     cell.outputs.append(_error_output(
                         "CellTimeoutError", f"cell did not stop within {limits['cell_timeout']} s "
                         "and ignored the interrupt; the kernel was restarted"))
-                    events.append({"kind": "timeout", "cell": label,
-                                   "detail": "ignored interrupt; kernel restarted"})
+                    kind = _limit_hit(cell) or "timeout"
+                    detail = {"process-limit": f"process limit ({limits['max_processes']}) reached; "
+                                               "the kernel hung and was restarted",
+                              "memory": f"memory limit ({limits['memory_mb']} MB) reached; the "
+                                        "kernel hung and was restarted"}.get(
+                        kind, "ignored the interrupt; kernel restarted")
+                    events.append({"kind": kind, "cell": label, "detail": detail})
+                    troubled.add(index)
                     index += 1
                     restart = True
                     break
@@ -293,9 +326,13 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     executed.add(index)
                     await asyncio.sleep(0.2)
                     kind, detail = _death_reason(_kernel_exit(ex), limits)
+                    if _limit_hit(cell):
+                        kind = _limit_hit(cell)
+                        detail = f"{kind.replace('-', ' ')} reached; {detail}"
                     cell.outputs.append(_error_output(
                         "DeadKernelError", f"{detail}; the remaining cells run in a fresh kernel"))
                     events.append({"kind": kind, "cell": label, "detail": detail})
+                    troubled.add(index)
                     index += 1
                     restart = True
                     break
@@ -306,6 +343,9 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                             errs and elapsed >= limits["cell_timeout"]):
                         events.append({"kind": "timeout", "cell": label,
                                        "detail": f"cell exceeded {limits['cell_timeout']} s"})
+                    elif _limit_hit(cell) == "process-limit":
+                        events.append({"kind": "process-limit", "cell": label,
+                                       "detail": f"process limit ({limits['max_processes']})"})
                     elif any(o.get("ename") == "MemoryError" for o in errs):
                         events.append({"kind": "memory", "cell": label,
                                        "detail": f"memory limit ({limits['memory_mb']} MB)"})
@@ -315,6 +355,8 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                         if not errs:
                             cell.outputs.append(_error_output(
                                 "OutputLimitError", "output limit exceeded"))
+                    if errs:
+                        troubled.add(index)
                 if test and snapshot is not None:
                     changed = guard.compare(snapshot, await fingerprint(guard.names_used(cell.source)))
                     if changed:
@@ -335,6 +377,24 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
         if _is_test_cell(cell) and i not in executed:
             cell.outputs = [_error_output("NotExecuted", "this test cell was not executed")]
     return events
+
+
+async def _replay(ex, cells, upto: int, troubled: set[int], limits: dict) -> None:
+    """After a kernel had to be replaced: re-run, silently, the code cells before ``upto`` that
+    ran cleanly (never test cells, never the cell that killed the kernel), so the cells after
+    it are graded with the student's definitions, as far as possible."""
+    for i in range(upto):
+        cell = cells[i]
+        if cell.cell_type != "code" or i in troubled or _is_test_cell(cell) or not cell.source.strip():
+            continue
+        msg_id = ex.kc.execute(cell.source, silent=True, store_history=False)
+        try:
+            reply = await asyncio.wait_for(ex.async_wait_for_reply(msg_id),
+                                           float(limits["cell_timeout"]) + 5)
+        except Exception:  # noqa: BLE001  (timeout or dead kernel: stop replaying)
+            return
+        if not reply or reply["content"].get("status") != "ok":
+            continue
 
 
 async def _shutdown(ex) -> None:
@@ -360,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", default=None)
     p.add_argument("--uid", type=int, default=None)
     args = p.parse_args(argv)
+    _log(f"runner started (wall {time.time():.2f})")
     if args.uid is not None:
         _become(args.uid)
     _nondumpable()
@@ -391,7 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     out.write(json.dumps({"notebook": nb, "events": events}))
     out.flush()
     out.close()
-    return 0
+    _log("result written")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # do not wait for leftover client threads
 
 
 if __name__ == "__main__":

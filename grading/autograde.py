@@ -439,6 +439,8 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
             finally:
                 with bar_lock:
                     running.remove(who)
+                    bar.set_postfix_str(("grading " + ", ".join(running[-3:])) if running
+                                        else f"last {who}", refresh=False)
 
         with tempfile.TemporaryDirectory(prefix=".grading-work-", dir=course_root) as tmp:
             workdir = Path(tmp)

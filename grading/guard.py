@@ -128,6 +128,21 @@ def _grading_fp_run(_targets, _modules, _bindings):
             out[t] = fp(getattr(m, attr))
         except Exception as e:
             out[t] = "missing:" + type(e).__name__
+    if "helpers.checks" in _modules and "helpers.checks" in _s.modules:
+        import pkgutil as _pk
+        _hc = _s.modules["helpers.checks"]
+        _subs = ["helpers.checks"]
+        for _info in _pk.iter_modules(getattr(_hc, "__path__", [])):
+            _subs.append("helpers.checks." + _info.name)
+        for _name in _subs:
+            try:
+                _sm = _il.import_module(_name)
+            except Exception:
+                continue
+            out["sys.modules:" + _name] = str(id(_sm))
+            for _k, _v in sorted(vars(_sm).items()):
+                if callable(_v) and getattr(_v, "__module__", None) == _name:
+                    out[_name + ":" + _k] = fp(_v)
     for mod in _modules:
         m = _s.modules.get(mod)
         out["sys.modules:" + mod] = str(id(m)) + ":" + str(getattr(m, "__file__", None))
@@ -173,8 +188,31 @@ del _grading_fp_run
 RESULT_EXPRESSION = "_grading_fp_out"
 
 
-def fingerprint_code(bindings: dict[str, tuple[str, str | None]] | None = None) -> str:
-    return FINGERPRINT_CODE % {"targets": list(TARGETS), "modules": list(MODULES),
+ALWAYS = ("math", "builtins", "sys")
+
+
+def modules_for(locked_sources: list[str]) -> list[str]:
+    """The guarded modules a notebook's locked cells can use: every module in MODULES whose
+    top-level package a locked cell imports (anywhere in the cell), plus math/builtins/sys.
+    Importing torch for a notebook that never uses it would cost seconds per submission."""
+    tops = set()
+    for src in locked_sources:
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                tops.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                tops.add(node.module.split(".")[0])
+    return [m for m in MODULES if m in ALWAYS or m.split(".")[0] in tops]
+
+
+def fingerprint_code(bindings: dict[str, tuple[str, str | None]] | None = None,
+                     modules: list[str] | None = None) -> str:
+    return FINGERPRINT_CODE % {"targets": list(TARGETS),
+                               "modules": list(MODULES if modules is None else modules),
                                "bindings": dict(bindings or {})}
 
 

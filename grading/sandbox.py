@@ -44,9 +44,11 @@ from pathlib import Path
 
 import nbformat
 
-STATUSES = ("ok", "timeout", "memory", "dead-kernel", "output-limit", "tampered", "error")
+STATUSES = ("ok", "timeout", "memory", "process-limit", "dead-kernel", "output-limit",
+            "tampered", "error")
 # When several things went wrong, the status names the most serious.
-_PRIORITY = ("tampered", "error", "memory", "dead-kernel", "timeout", "output-limit")
+_PRIORITY = ("tampered", "error", "memory", "process-limit", "dead-kernel", "timeout",
+             "output-limit")
 
 
 @dataclass
@@ -188,6 +190,7 @@ def _summarise(events: list[dict]) -> tuple[str, str]:
         where = f" in cell {e['cell']}" if e.get("cell") else ""
         text = {"timeout": "timeout", "memory": "memory limit", "dead-kernel": "kernel died",
                 "output-limit": "output limit", "tampered": "tampered",
+                "process-limit": "process limit",
                 "error": "error"}.get(e["kind"], e["kind"])
         line = f"{text}{where}: {e['detail']}" if e.get("detail") else f"{text}{where}"
         if line not in seen:
@@ -316,8 +319,7 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: Path,
         if state["overflow"]:
             events.append({"kind": "output-limit", "cell": None, "detail": "result too large"})
         status, reason = _summarise(events)
-        return Outcome(_fail_untested(out, "not executed") if status != "ok" else out,
-                       status, reason, isolation, elapsed, events)
+        return Outcome(out, status, reason, isolation, elapsed, events)
     finally:
         for fd in opened:
             try:

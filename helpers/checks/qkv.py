@@ -121,12 +121,12 @@ def _scores_inputs(seed: int = 0, batch: tuple = (), n_q: int = 3, n_k: int = 5,
     return rng.standard_normal((*batch, n_q, d_k)), rng.standard_normal((*batch, n_k, d_k))
 
 
-def _diagnose_scores(Q: np.ndarray, K: np.ndarray, got: np.ndarray) -> str:
+def _diagnose_scores(Q: np.ndarray, K: np.ndarray, got: np.ndarray, want: np.ndarray) -> str:
     """Name a recognisable mistake in a score matrix, or return ""."""
     raw = Q @ K.T
     d_k, n_k = K.shape[-1], K.shape[0]
     known = [
-        (raw.T, "your result is transposed: rows should be queries, columns keys"),
+        (want.T, "your result is transposed: rows should be queries, columns keys"),
         (raw, "your result is the unscaled Q K^T"),
         (raw / d_k, "your result is Q K^T divided by d_k (the same as dividing by "
                     "sqrt(d_k) * sqrt(d_q), since d_q = d_k)"),
@@ -156,7 +156,7 @@ def score_properties(fn: Callable, checker: Checker, scale: Callable[[int], floa
         Q, K = _scores_inputs(1)
         got, want = _as_numpy(fn(Q, K)), (Q @ K.T) * scale(Q.shape[-1])
         if got.shape != want.shape or not np.allclose(got, want):
-            why = _diagnose_scores(Q, K, got)
+            why = _diagnose_scores(Q, K, got, want)
             what = (f"entry [0, 0] is {got[0, 0]:.4f}, expected {want[0, 0]:.4f}"
                     if got.shape == want.shape else
                     f"shape {got.shape}, expected {want.shape}")

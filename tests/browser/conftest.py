@@ -97,6 +97,15 @@ def _user_settings(settings_dir: Path) -> None:
         path.write_text(json.dumps(content))
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process dies (Linux), so that even
+    a killed test run leaves no server behind (its kernels follow their parent)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def start_lab(root: Path, home: Path) -> LabServer:
     env = _isolated_env(home)
     _user_settings(Path(env["JUPYTERLAB_SETTINGS_DIR"]))
@@ -113,7 +122,8 @@ def start_lab(root: Path, home: Path) -> LabServer:
         cmd.append("--allow-root")  # containers and CI often run as root
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_die_with_parent)
     server = LabServer(f"http://127.0.0.1:{port}", token, root, proc, log)
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while True:
@@ -220,6 +230,7 @@ class Shots:
 
     def __call__(self, step: str, locator=None) -> Path:
         self.n += 1
+        print(f"{time.strftime('%H:%M:%S')} screenshot {self.n:02d} {step}", flush=True)
         path = self.dir / f"{self.prefix}-{self.n:02d}-{step}.png"
         (locator or self.page).screenshot(path=str(path))
         return path

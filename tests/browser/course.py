@@ -188,6 +188,8 @@ def build_synthetic(path: Path) -> Path:
 def _run(cmd: list[str], root: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONHASHSEED="0")
     env.pop("MPLBACKEND", None)
+    # nbgrader runs `alembic` from PATH: make this environment's bin/ come first
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=300)
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n"

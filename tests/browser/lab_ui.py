@@ -30,8 +30,8 @@ _ERRORS_JS = """() => {
 
 def open_notebook(page, lab, path: str) -> None:
     page.goto(lab.lab_url(path))
-    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=60_000)
-    wait_kernel_idle(page)
+    page.wait_for_selector(f"{PANEL} .jp-Notebook .jp-Cell", timeout=120_000)
+    wait_kernel_idle(page, timeout=120_000)
 
 
 def wait_kernel_idle(page, timeout: int = 60_000) -> None:
@@ -53,7 +53,7 @@ def menu(page, menubar_label: str, item_label: str) -> None:
 def wait_run(page, timeout: int = RUN_TIMEOUT) -> None:
     """After a run was started: wait until cells are queued, then until none is."""
     page.wait_for_function(f"() => ({_PROMPTS_JS})().some(p => p.includes('*'))",
-                           timeout=60_000, polling=50)
+                           timeout=120_000, polling=50)
     page.wait_for_function(f"() => !({_PROMPTS_JS})().some(p => p.includes('*'))",
                            timeout=timeout, polling=200)
     wait_kernel_idle(page)

@@ -1,6 +1,6 @@
 """A first-time student in JupyterLab: opens a released notebook, runs it, reads the hint of
 a visible check, fills in the solutions, sees the check pass and the heatmaps render, and
-clicks nbgrader's Validate (first failing, then passing)."""
+clicks nbgrader's Validate."""
 from __future__ import annotations
 
 import json
@@ -89,20 +89,14 @@ def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, co
     ui.cell(page, check_index).scroll_into_view_if_needed()
     shots("run-all-blank-check-hint")
 
-    # 3. Validate the blank notebook: nbgrader reports failing cells
-    dialog, message = _validate(page, shots, "validate-blank-fails", "failed")
-    assert "NotImplementedError" in message.inner_text()
-    dialog.locator(".jp-mod-accept").click()
-    dialog.wait_for(state="detached")
-
-    # 4. type a correct implementation into every solution cell (the first one first),
+    # 3. type a correct implementation into every solution cell (the first one first),
     #    run it and re-run its visible check
     for index, grade_id in solutions:
         ui.replace_cell_source(page, index, instructor_solution(source_by_id[grade_id].source))
         ui.run_cell(page, index)
         if index == first_index:
             ui.run_cell(page, check_index)
-            check_out.filter(has_text="All checks passed").wait_for(timeout=60_000)
+            check_out.filter(has_text="All checks passed").wait_for(timeout=120_000)
             check_text = check_out.inner_text()
             n_passed = re.search(r"\b(\d+)/(\d+) checks passed", check_text)
             assert n_passed and n_passed.group(1) == n_passed.group(2), check_text
@@ -111,7 +105,7 @@ def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, co
             shots("check-passes")
     ui.wait_kernel_idle(page)
 
-    # 5. Kernel > Restart Kernel and Run All Cells: no errors, every heatmap renders
+    # 4. Kernel > Restart Kernel and Run All Cells: no errors, every heatmap renders
     ui.menu(page, "Kernel", "Restart Kernel and Run All Cells…")
     page.locator(".jp-Dialog .jp-mod-accept").click()
     ui.wait_run(page)
@@ -140,7 +134,7 @@ def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, co
     images.first.scroll_into_view_if_needed()
     shots("restart-run-all-heatmaps")
 
-    # 6. Validate again: success
+    # 5. Validate: success
     dialog, message = _validate(page, shots, "validate-success", "success")
     assert "Success! Your notebook passes all the tests." in message.inner_text()
     dialog.locator(".jp-mod-accept").click()

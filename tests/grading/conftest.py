@@ -25,6 +25,15 @@ def run_stock_nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture
-def cli():
-    return run_cli
+def run_cli_here(*args: str) -> subprocess.CompletedProcess:
+    """``python -m grading ARGS`` in this process (cheaper for read-only commands)."""
+    import contextlib
+    import io
+
+    from grading.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    return subprocess.CompletedProcess(["python", "-m", "grading", *args], rc,
+                                       out.getvalue(), err.getvalue())

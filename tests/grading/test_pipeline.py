@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from tests.grading import synth
-from tests.grading.conftest import run_cli, run_stock_nbgrader
+from tests.grading.conftest import run_cli, run_cli_here, run_stock_nbgrader
 
 NORMAL = ["alice", "bob", "carol", "dave"]     # execute normally
 EXPECTED = {  # (test_add, test_mul) auto scores, worked out from synth.py by hand
@@ -82,7 +82,7 @@ def stock(tmp_path_factory):
 
 
 def _report(root: Path, *extra: str) -> str:
-    done = run_cli("report", "--course-root", str(root), *extra)
+    done = run_cli_here("report", "--course-root", str(root), *extra)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -157,7 +157,7 @@ def test_same_grades_as_stock_serial_nbgrader(graded, stock):
     ours, stock_grades = _grades(graded[0]), _grades(stock)
     ours = {k: v for k, v in ours.items() if k[0] in NORMAL}
     assert ours == stock_grades
-    assert len(stock_grades) == len(NORMAL) * 5   # 3 grades + 2 solution-cell comments
+    assert len(stock_grades) == len(NORMAL) * 6   # 3 grades + 3 solution-cell comments
 
 
 def test_no_duplicate_rows_in_gradebook(graded):
@@ -193,3 +193,63 @@ def test_rerun_skips_unchanged_and_keeps_manual_grades(graded):
         assert gb.find_submission(synth.ASSIGNMENT, "alice").score == 6.0
     state = json.loads((root / "grading_state.json").read_text())
     assert state["submissions"]["arith/alice"]["status"] == "ok"
+
+
+@pytest.fixture(scope="module")
+def feedback(graded):
+    root, _ = graded
+    done = run_cli_here("feedback", "--course-root", str(root))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root, done
+
+
+def test_feedback_html_per_graded_submission(feedback):
+    root, done = feedback
+    for student in ["alice", "bob", "carol", "dave", "frank"]:
+        assert (root / "feedback" / student / synth.ASSIGNMENT / "arith.html").is_file(), student
+    assert "5 written" in done.stdout
+
+
+def test_feedback_hides_hidden_tests_even_in_tracebacks(feedback):
+    from tests.grading.leaks import html_text, leaked, secret_lines
+
+    root, _ = feedback
+    source = root / "source" / synth.ASSIGNMENT / "arith.ipynb"
+    hidden_only = {ln for ln in secret_lines(source) if "marker" in ln}
+    assert len(hidden_only) == 2
+    for student in ["alice", "bob", "carol", "dave", "frank"]:
+        html_path = root / "feedback" / student / synth.ASSIGNMENT / "arith.html"
+        assert leaked(html_path, hidden_only) == [], student
+        assert "hidden-add-marker" not in html_path.read_text()
+    # dave failed the hidden assert of test_add: he sees its message, not its code
+    dave = html_text(root / "feedback" / "dave" / synth.ASSIGNMENT / "arith.html")
+    assert "AssertionError: add(-7, 7) should be 0" in dave
+    # the blank submission's feedback has no solution text either
+    bob = root / "feedback" / "bob" / synth.ASSIGNMENT / "arith.html"
+    assert leaked(bob, secret_lines(source)) == []
+
+
+def test_stock_feedback_would_leak_the_hidden_assert(graded, tmp_path):
+    """The leak check above can fail: nbgrader's own feedback chain (ClearHiddenTests
+    without our preprocessor) shows the hidden line in dave's traceback."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    from grading.config import load_config
+    from tests.grading.leaks import leaked, secret_lines
+
+    root, _ = graded
+    cfg = load_config(root)
+    cfg.GenerateFeedback.preprocessors = [
+        "nbgrader.preprocessors.GetGrades", "nbgrader.preprocessors.ClearHiddenTests",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor"]
+    cfg.CourseDirectory.feedback_directory = str(tmp_path / "stock-feedback")
+    coursedir = CourseDirectory(config=cfg)
+    coursedir.assignment_id, coursedir.student_id = synth.ASSIGNMENT, "dave"
+    app = GenerateFeedback(coursedir=coursedir, config=cfg)
+    app.force = True
+    assert capture_log(app)["success"]
+    html_path = tmp_path / "stock-feedback" / "dave" / synth.ASSIGNMENT / "arith.html"
+    source = root / "source" / synth.ASSIGNMENT / "arith.ipynb"
+    assert leaked(html_path, {ln for ln in secret_lines(source) if "marker" in ln})

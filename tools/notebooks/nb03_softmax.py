@@ -419,9 +419,9 @@ def cells() -> list:
         code("""
         fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
         short = batch_tokens[1]
-        show_attention(softmax(batch_scores[1]), short, short, ax=axes[0],
+        show_attention(softmax(batch_scores[1]), short, short, ax=axes[0], vmax=1.0,
                        title="no mask: pads take weight")
-        show_attention(masked_softmax(batch_scores[1], padding_mask[1]), short, short, ax=axes[1],
+        show_attention(masked_softmax(batch_scores[1], padding_mask[1]), short, short, ax=axes[1], vmax=1.0,
                        mask=np.broadcast_to(padding_mask[1], (4, 4)),
                        title="padding mask: rows sum to 1 over real tokens")
         plt.show()

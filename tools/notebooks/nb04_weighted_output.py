@@ -126,9 +126,11 @@ def cells() -> list:
         ax.fill(V[:, 0], V[:, 1], color="#c6dbef", label="convex hull of the values")
         ax.scatter(V[:, 0], V[:, 1], color="#08519c", marker="s", label="values $v_j$")
         ax.scatter(output[:, 0], output[:, 1], color="#e6550d", label="outputs")
+        out_offsets = {"I": (6, -12), "love": (6, 4), "programming": (6, -12)}  # keep labels apart
         for token, v, o in zip(TOKENS, V, output):
             ax.annotate(f"v[{token}]", v[:2], textcoords="offset points", xytext=(5, 5))
-            ax.annotate(f"out[{token}]", o[:2], textcoords="offset points", xytext=(5, -12))
+            ax.annotate(f"out[{token}]", o[:2], textcoords="offset points", xytext=out_offsets[token])
+        ax.margins(0.25)
         ax.set(xlabel="value coordinate 0", ylabel="value coordinate 1",
                title="each output is a weighted average of the values")
         ax.legend(loc="best", fontsize=8)

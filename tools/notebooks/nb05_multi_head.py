@@ -205,6 +205,10 @@ CHECK = code("check_multi_head_attention(MultiHeadAttention)")
 # A copy of the weights into torch's layer, defined in each test cell so that no state a
 # student can change is shared between the cells.
 _TWIN = """
+import torch
+from torch import nn
+
+
 def torch_twin(ours, d_model, num_heads):
     twin = nn.MultiheadAttention(d_model, num_heads, batch_first=True).eval()
     with torch.no_grad():
@@ -216,6 +220,9 @@ def torch_twin(ours, d_model, num_heads):
 """
 
 TEST_SHAPES = tests("""
+import torch
+from torch import nn
+
 torch.manual_seed(1)
 mha = MultiHeadAttention(8, 2)
 x = torch.randn(2, 5, 8)
