@@ -115,6 +115,8 @@ class Job:
     student: str
     submitted: Path
     digest: str = ""
+    problems: dict = field(default_factory=dict)   # notebook file name -> intake reason
+    notes: list = field(default_factory=list)      # intake notes (extra files, edits, ...)
 
 
 @dataclass
@@ -168,6 +170,46 @@ def discover(course_root: Path, source_dir: Path, assignments: list[str] | None)
             if adir.name in wanted:
                 jobs.append(Job(adir.name, sdir.name, adir))
     return jobs, ignored
+
+
+def apply_intake(course_root: Path, source_dir: Path, jobs: list[Job], ignored: list):
+    """Run the intake checks of grading/intake.py (when present) over the submissions
+    folder: students it rejects (non-UTF-8 or implausible ids, duplicates, links) are not
+    graded; a rejected notebook (invalid JSON, wrong name, ...) is still graded as far as
+    possible (0 for what cannot run) with the intake's reason; nbformat 3 is converted."""
+    try:
+        from grading import intake
+    except ImportError:
+        return jobs, ignored
+    names = {j.assignment: sorted(p.name for p in Path(source_dir, j.assignment).glob("*.ipynb"))
+             for j in jobs}
+    if not names:
+        return jobs, ignored
+    accepted, skipped = intake.scan_submissions(Path(course_root) / "submitted", names)
+    by_path = {Path(sub.path): sub for sub in accepted}
+    used, kept, ignored = set(), [], list(ignored)
+    for job in jobs:
+        student_skips = [k for k in skipped if Path(k.path) == job.submitted.parent]
+        if student_skips:
+            for k in student_skips:
+                if id(k) not in used:
+                    ignored.append((str(k.path), k.reason))
+                used.add(id(k))
+            continue
+        for k in skipped:
+            kp = Path(k.path)
+            if kp == job.submitted or kp.parent == job.submitted:
+                used.add(id(k))
+                job.problems[kp.name if kp.parent == job.submitted else "*"] = k.reason
+        sub = by_path.get(job.submitted)
+        if sub is not None:
+            job.notes = list(sub.notes)
+            if sub.converted:
+                intake.write_converted(sub)
+        kept.append(job)
+    ignored = ignored + [(str(k.path), k.reason) for k in skipped if id(k) not in used
+                         and not any(str(k.path) == p for p, _ in ignored)]
+    return kept, ignored
 
 
 def _notebook_cells(source_dir: Path, assignment: str) -> int:
@@ -328,9 +370,14 @@ def _interpret(job: Job, raw: dict, notebooks: list[str]) -> tuple[Result, dict[
         path = job.submitted / f"{name}.ipynb"
         if not path.exists():
             others = sorted(p.name for p in job.submitted.glob("*.ipynb"))
-            reason = f"{name}.ipynb not submitted" + (f" (found: {', '.join(others)})"
-                                                      if others else "")
+            reason = job.problems.get("*") or (
+                f"{name}.ipynb not submitted" + (f" (found: {', '.join(others)})"
+                                                 if others else ""))
             per_nb[name] = {"status": "missing", "reason": reason}
+            ungraded[name] = reason
+        elif f"{name}.ipynb" in job.problems:
+            reason = job.problems[f"{name}.ipynb"]
+            per_nb[name] = {"status": "failed", "reason": f"could not be graded: {reason}"}
             ungraded[name] = reason
         elif name in outcomes:
             o = outcomes[name]
@@ -397,6 +444,7 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
 
     with course_lock(course_root):
         found, summary.ignored = discover(course_root, source_dir, assignments)
+        found, summary.ignored = apply_intake(course_root, source_dir, found, summary.ignored)
         state = load_state(course_root)
         # assignments must be in the gradebook (generate_assignment) before autograding
         missing = sorted({j.assignment for j in found} - assignments_in_gradebook(db_url))
@@ -456,6 +504,7 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
                     state["submissions"][state_key(job.assignment, job.student)] = {
                         "hash": job.digest, "status": result.status, "reason": result.reason,
                         "notebooks": result.notebooks, "isolation": result.isolation,
+                        "notes": job.notes,
                         "seconds": round(result.seconds, 2),
                         "graded_at": _dt.datetime.now(_dt.timezone.utc).isoformat()}
                     save_state(course_root, state)

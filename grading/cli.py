@@ -71,6 +71,11 @@ def cmd_release(args, cfg) -> int:
     return 1 if errors else 0
 
 
+def _printable(text: str) -> str:
+    """File names may be undecodable bytes (surrogate escapes): show them, never crash."""
+    return str(text).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def cmd_autograde(args, cfg) -> int:
     from grading.autograde import autograde
 
@@ -81,7 +86,7 @@ def cmd_autograde(args, cfg) -> int:
     s = autograde(args.course_root, args.assignments or None, jobs=args.jobs,
                   timeout=args.timeout, force=args.force, progress=not args.no_progress)
     for path, why in s.ignored:
-        print(f"ignored {path}: {why}")
+        print(_printable(f"ignored {path}: {why}"))
     problems = [r for r in s.failed]
     not_executed = [r for r in problems if r.status in ("failed", "missing")]
     print(f"autograde: {len(s.graded) + len(problems)} graded "

@@ -74,7 +74,7 @@ MODULES: tuple[str, ...] = ("numpy", "numpy.testing", "torch", "torch.testing", 
                             "helpers.checks")
 
 # Human-readable names for the error message.
-ALIASES = {"numpy": "np", "torch.nn.functional": "F"}
+ALIASES = {"numpy": "np", "numpy.testing": "np.testing"}
 
 # Code executed in the kernel. It must not leave helpers behind that student code could
 # patch between checks, so each run defines everything afresh and deletes it again. The
@@ -181,7 +181,7 @@ def _grading_fp_run(_targets, _modules, _bindings):
             bad.append(name)
     out["bindings"] = bad
     return _j.dumps(out)
-_grading_fp_out = _grading_fp_run(%(targets)r, %(modules)r, %(bindings)r)
+_grading_fp_out = "%(nonce)s" + _grading_fp_run(%(targets)r, %(modules)r, %(bindings)r)
 del _grading_fp_run
 '''
 
@@ -210,20 +210,24 @@ def modules_for(locked_sources: list[str]) -> list[str]:
 
 
 def fingerprint_code(bindings: dict[str, tuple[str, str | None]] | None = None,
-                     modules: list[str] | None = None) -> str:
+                     modules: list[str] | None = None, nonce: str = "") -> str:
+    """The check to run in the kernel. ``nonce`` (fresh per run) proves the code really ran:
+    an input transformer that blanks it would otherwise leave the previous answer in place."""
     return FINGERPRINT_CODE % {"targets": list(TARGETS),
                                "modules": list(MODULES if modules is None else modules),
-                               "bindings": dict(bindings or {})}
+                               "bindings": dict(bindings or {}), "nonce": nonce}
 
 
-def parse_result(user_expressions: dict) -> dict | None:
+def parse_result(user_expressions: dict, nonce: str = "") -> dict | None:
     """Decode the user_expressions reply; None if the kernel did not answer properly."""
     try:
         res = user_expressions[RESULT_EXPRESSION]
         if res.get("status") != "ok":
             return None
-        text = res["data"]["text/plain"]
-        return json.loads(ast.literal_eval(text))
+        text = ast.literal_eval(res["data"]["text/plain"])
+        if not text.startswith(nonce):
+            return None
+        return json.loads(text[len(nonce):])
     except Exception:  # noqa: BLE001
         return None
 
@@ -257,7 +261,7 @@ def compare(before: dict, after: dict | None) -> list[str]:
 
 
 def message(changed: list[str]) -> str:
-    what = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+    what = ", ".join(changed[:10]) + (f" and {len(changed) - 10} more" if len(changed) > 10 else "")
     verb = "was" if len(changed) == 1 else "were"
     return f"grading integrity: {what} {verb} replaced by student code"
 

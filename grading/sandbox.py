@@ -180,22 +180,26 @@ def _fail_untested(nb: nbformat.NotebookNode, text: str) -> nbformat.NotebookNod
 
 
 def _summarise(events: list[dict]) -> tuple[str, str]:
+    """(status, reason): the most serious kind; one clause per distinct problem, e.g.
+    "timeout in cell #4: cell exceeded 30 s; tampered in cells test_a, test_b: ..."."""
     if not events:
         return "ok", ""
     kinds = [e["kind"] for e in events]
     status = next((k for k in _PRIORITY if k in kinds), kinds[0])
-    parts = []
-    seen = set()
+    names = {"timeout": "timeout", "memory": "memory limit", "dead-kernel": "kernel died",
+             "output-limit": "output limit", "tampered": "tampered", "error": "error",
+             "process-limit": "process limit"}
+    groups: dict[tuple[str, str], list[str]] = {}
     for e in sorted(events, key=lambda e: _PRIORITY.index(e["kind"]) if e["kind"] in _PRIORITY else 99):
-        where = f" in cell {e['cell']}" if e.get("cell") else ""
-        text = {"timeout": "timeout", "memory": "memory limit", "dead-kernel": "kernel died",
-                "output-limit": "output limit", "tampered": "tampered",
-                "process-limit": "process limit",
-                "error": "error"}.get(e["kind"], e["kind"])
-        line = f"{text}{where}: {e['detail']}" if e.get("detail") else f"{text}{where}"
-        if line not in seen:
-            seen.add(line)
-            parts.append(line)
+        cells = groups.setdefault((e["kind"], e.get("detail") or ""), [])
+        if e.get("cell") and e["cell"] not in cells:
+            cells.append(e["cell"])
+    parts = []
+    for (kind, detail), cells in groups.items():
+        where = ""
+        if cells:
+            where = f" in cell{'s' if len(cells) > 1 else ''} {', '.join(cells)}"
+        parts.append(f"{names.get(kind, kind)}{where}" + (f": {detail}" if detail else ""))
     return status, "; ".join(parts)
 
 
@@ -341,6 +345,32 @@ def _kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+@functools.lru_cache(maxsize=1)
+def _mpl_cache() -> Path | None:
+    """matplotlib's font cache, built once per grader (a fresh HOME would rebuild it in every
+    kernel: seconds per submission). Mounted read-only; the runner copies it into HOME."""
+    d = Path(tempfile.gettempdir()) / f"grading-mplcache-{os.getuid()}"
+    try:
+        if d.is_dir() and (d.stat().st_uid != os.getuid() or d.is_symlink()):
+            return None
+        if not any(d.glob("fontlist-*.json")):
+            tmp = Path(tempfile.mkdtemp(prefix="grading-mplcache-"))
+            subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"],
+                           env=dict(os.environ, MPLCONFIGDIR=str(tmp)), timeout=300,
+                           capture_output=True)
+            if not any(tmp.glob("fontlist-*.json")):
+                shutil.rmtree(tmp, ignore_errors=True)
+                return None
+            os.chmod(tmp, 0o755)
+            try:
+                tmp.rename(d)
+            except OSError:  # another worker won the race
+                shutil.rmtree(tmp, ignore_errors=True)
+        return d if any(d.glob("fontlist-*.json")) else None
+    except Exception:  # noqa: BLE001
+        return None
+
+
 def _sandbox_env() -> dict[str, str]:
     return {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -398,4 +428,7 @@ def _bwrap_command(bwrap: str, work: Path, limits: Limits) -> tuple[list[str], l
             "--perms", "1777", "--size", str(int(limits.tmp_mb) * 1024 * 1024),
             "--tmpfs", "/tmp"]
     cmd += ["--ro-bind", str(work), "/submission-in", "--chdir", "/"]
+    mpl = _mpl_cache()
+    if mpl is not None:
+        cmd += ["--ro-bind", str(mpl), "/opt/grading-mplcache"]
     return cmd, fds

@@ -60,9 +60,11 @@ def to_numpy(x: Any, name: str = "weights") -> np.ndarray:
         if str(getattr(x, "dtype", "")) == "torch.bfloat16":
             x = x.float()  # numpy has no bfloat16
         x = x.numpy()
+    elif isinstance(x, (list, tuple)) and any(_is_tensor_like(e) for e in x):
+        x = [to_numpy(e, name) for e in x]  # e.g. [weights_head0, weights_head1]
     try:
         arr = np.asarray(x)
-    except (ValueError, TypeError) as err:  # ragged nested lists
+    except (ValueError, TypeError, RuntimeError) as err:  # ragged lists, odd objects
         raise TypeError(f"{name} must be a rectangular array of numbers; got {_describe(x)} "
                         f"that numpy cannot turn into an array ({err})") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)

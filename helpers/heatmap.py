@@ -34,11 +34,10 @@ DPI = 100
 MASK_FACE = "#dddddd"           # masked cells: light grey ...
 MASK_HATCH = "#999999"          # ... with a darker hatch, distinct from every viridis colour
 ANNOTATE_MAX_CELLS = 100        # annotate=None annotates n_q*n_k <= 100 ...
-ANNOTATE_MAX_SIDE = 12          # ... when both sides are <= 12 (show_heads: <= 8)
+ANNOTATE_MAX_SIDE = 12          # ... when both sides are <= 12 (show_heads: <= 8 ...
+ANNOTATE_MAX_GRID_CELLS = 800   # ... and at most 800 cells in all panels together)
 MAX_TICK_LABELS = 30            # beyond this, only every k-th label is shown ...
 MAX_PANEL_TICK_LABELS = 12      # ... (per show_heads panel)
-_WRONG_NDIM_2D = ("for 3-D (heads, n_queries, n_keys) or 4-D (layers, heads, n_queries, "
-                  "n_keys) weights use show_heads")
 
 
 def show_attention(weights: Any, queries: Sequence[Any] | None = None,
@@ -113,7 +112,7 @@ def show_heads(weights: Any, queries: Sequence[Any] | None = None,
         suptitle: a title for the whole figure.
         mask: boolean, broadcastable to ``weights.shape``, True = may attend.
         annotate: write values in the cells; ``None`` does so when each panel has at
-            most 8 rows and 8 columns.
+            most 8 rows and 8 columns and all panels together at most 800 cells.
         ncols: panels per row for 3-D weights (default ``min(heads, 4)``).
         cmap: a matplotlib colour map (name or object).
 
@@ -153,8 +152,8 @@ def show_heads(weights: Any, queries: Sequence[Any] | None = None,
         index = [(h,) for h in range(n_heads)]
         default_titles = [f"head {h}" for h in range(n_heads)]
     titles = _panel_titles(titles, default_titles)
-    if annotate is None:
-        annotate = max(n_q, n_k) <= 8
+    if annotate is None:  # thousands of texts would be unreadable and slow to lay out
+        annotate = max(n_q, n_k) <= 8 and len(index) * n_q * n_k <= ANNOTATE_MAX_GRID_CELLS
     norm = _norm(w, m, 0.0, None)
     colour_map = _colormap(cmap)
     height = PANEL_SIZE[1] * nrows + (0.4 if suptitle else 0.0)
@@ -182,11 +181,12 @@ def show_heads(weights: Any, queries: Sequence[Any] | None = None,
 def _wrong_ndim_hint(ndim: int, wanted: int) -> str:
     """The tip appended to a wrong-ndim error: point to the other function."""
     if wanted == 2 and ndim in (3, 4):
-        return _WRONG_NDIM_2D
+        return ("for 3-D (heads, n_queries, n_keys) or 4-D (layers, heads, n_queries, "
+                "n_keys) weights use show_heads")
+    if wanted == 2 and ndim == 1:
+        return "for a single query, pass weights[None, :] (shape (1, n_keys))"
     if wanted == 3 and ndim == 2:
         return "for one 2-D (n_queries, n_keys) matrix use show_attention"
-    if ndim == 1:
-        return "for a single query, pass weights[None, :] (shape (1, n_keys))"
     return ""
 
 

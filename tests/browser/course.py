@@ -27,6 +27,7 @@ COURSE = REPO / "course"
 COURSE_ID = "attention-from-scratch"
 SYNTHETIC = "99-browser-check"
 SYNTHETIC_NB = "browser_check.ipynb"
+SYNTHETIC_IMAGES = 2  # figures the synthetic notebook shows
 
 CONFIG = f"""\
 c = get_config()

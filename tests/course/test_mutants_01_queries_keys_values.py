@@ -24,7 +24,6 @@ MUTANTS = {
     # project_qkv
     "qkv_w_q_for_keys": {"project_qkv": _QKV_DEF + "    return X @ W_q, X @ W_q, X @ W_v\n"},
     "qkv_query_is_input": {"project_qkv": _QKV_DEF + "    return X, X @ W_k, X @ W_v\n"},
-    "qkv_returns_q_v_k": {"project_qkv": _QKV_DEF + "    return X @ W_q, X @ W_v, X @ W_k\n"},
     "qkv_transposed": {"project_qkv": _QKV_DEF
                        + "    return W_q.T @ X.T, W_k.T @ X.T, W_v.T @ X.T\n"},
     "qkv_dot_T_trick": {"project_qkv": _QKV_DEF
@@ -42,14 +41,12 @@ MUTANTS = {
     "scores_np_matmul": {"dot_scores": _SCORES_DEF
                          + "    return np.matmul(Q, np.swapaxes(K, -1, -2))\n"},
     "scores_elementwise": {"dot_scores": _SCORES_DEF + "    return (Q * K).sum(axis=-1)\n"},
-    "scores_einsum_2d": {"dot_scores": _SCORES_DEF + "    return np.einsum('qd,kd->qk', Q, K)\n"},
 }
 
 # the test cells each mutant must score 0 in; every other cell keeps full marks
 LOSES = {
     "qkv_w_q_for_keys": QKV_CELLS,
     "qkv_query_is_input": QKV_CELLS,
-    "qkv_returns_q_v_k": QKV_CELLS,
     "qkv_transposed": QKV_CELLS,
     "qkv_dot_T_trick": ["test_project_qkv_contract"],
     "qkv_np_dot": ["test_project_qkv_contract"],
@@ -59,7 +56,6 @@ LOSES = {
     "scores_torch_style_transpose": SCORE_CELLS,
     "scores_np_matmul": ["test_dot_scores_batched"],
     "scores_elementwise": SCORE_CELLS,
-    "scores_einsum_2d": ["test_dot_scores_batched"],
 }
 
 

@@ -24,7 +24,6 @@ MUTANTS = {
     "sqrt_d_k_times_sqrt_d_q": {"scaled_scores": _DEF
                                 + f"    return {_RAW} / (math.sqrt(K.shape[-1]) * math.sqrt(Q.shape[-1]))\n"},
     "divide_by_sqrt_n_k": {"scaled_scores": _DEF + f"    return {_RAW} / math.sqrt(K.shape[-2])\n"},
-    "divide_by_sqrt_n_q": {"scaled_scores": _DEF + f"    return {_RAW} / math.sqrt(Q.shape[-2])\n"},
     "transposed_result": {"scaled_scores": _DEF
                           + "    return K @ Q.swapaxes(-1, -2) / math.sqrt(K.shape[-1])\n"},
     "dot_T_on_batches": {"scaled_scores": _DEF + "    return Q @ K.T / math.sqrt(K.shape[-1])\n"},

@@ -76,3 +76,20 @@ def test_stock_nbgrader_releases_from_the_repo_course_folder(tmp_path):
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
     assert (tmp_path / "gradebook.db").is_file()
     assert not (tmp_path / "source").exists()
+
+
+def test_formgrader_api_lists_the_course_assignments(tmp_path, monkeypatch):
+    """nbgrader's formgrader is built on NbGraderAPI: with the course config it sees every
+    assignment of the repo's course/ folder as a source assignment."""
+    import os
+    import sys
+
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))   # nbgrader runs `alembic`
+    cfg = load_config(tmp_path)
+    api = NbGraderAPI(CourseDirectory(config=cfg), config=cfg)
+    assert sorted(api.get_source_assignments()) == _course_assignments()
+    assert {a["name"] for a in api.get_assignments()} == set(_course_assignments())

@@ -3,8 +3,8 @@ pinned style plus PNG-baseline comparison for the image tests.
 
 Regenerating the baselines (after an intended change to how a figure looks)::
 
-    HELPERS_REGENERATE_BASELINES=1 .venv/bin/python -m pytest -p no:nbval \
-        tests/helpers -k baseline -o addopts=""
+    HELPERS_REGENERATE_BASELINES=1 .venv/bin/python -m pytest -o addopts="" \
+        tests/helpers -k baseline
 
 then LOOK at every PNG in tests/helpers/baseline/ before committing it.
 """

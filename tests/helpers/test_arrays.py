@@ -24,6 +24,11 @@ def test_to_numpy_gives_float64_from_lists_arrays_and_tensors(given):
     np.testing.assert_array_equal(out, [[1, 2], [3, 4]])
 
 
+def test_to_numpy_accepts_a_list_of_tensors_that_require_grad():
+    heads = [torch.full((2, 2), 0.5, requires_grad=True) * 1.0, torch.eye(2)]
+    np.testing.assert_array_equal(to_numpy(heads), [np.full((2, 2), 0.5), np.eye(2)])
+
+
 def test_to_numpy_returns_a_copy():
     a = np.ones((2, 2))
     to_numpy(a)[0, 0] = 5.0

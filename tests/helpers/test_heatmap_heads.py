@@ -117,6 +117,12 @@ def test_annotate_none_labels_cells_of_small_panels_only(side, annotated):
     assert counts == ([side * side] * 2 if annotated else [0, 0])
 
 
+def test_annotate_none_leaves_large_grids_unannotated():
+    # 16 panels of 8 x 8 = 1024 cells: too many numbers to read
+    assert not any(ax.texts for ax in panels(show_heads(random_weights(16, 8, 8))))
+    assert all(ax.texts for ax in panels(show_heads(random_weights(12, 8, 8))))
+
+
 def test_annotate_can_be_forced():
     fig = show_heads(random_weights(2, 9, 9), annotate=True)
     assert [len(ax.texts) for ax in panels(fig)] == [81, 81]
@@ -142,6 +148,7 @@ def test_panel_size_is_fixed_so_grids_grow_predictably():
 @pytest.mark.parametrize("shape, hint", [
     ((3, 3), "for one 2-D (n_queries, n_keys) matrix use show_attention"),
     ((2, 2, 2, 2, 2), ""),
+    ((4,), ""),
 ])
 def test_wrong_ndim_says_expected_and_given_shape(shape, hint):
     expected = ("weights must be 3-D (heads, n_queries, n_keys) or 4-D (layers, heads, "
@@ -149,6 +156,8 @@ def test_wrong_ndim_says_expected_and_given_shape(shape, hint):
     with pytest.raises(ValueError, match=re.escape(expected)) as err:
         show_heads(np.full(shape, 0.5))
     assert hint in str(err.value)
+    if not hint:
+        assert str(err.value) == expected, "no tip that does not apply"
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import model as hm
@@ -95,3 +96,42 @@ def test_importing_helpers_model_does_not_import_torch():
     code = ("import sys, helpers.model; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_run_minilm_returns_the_models_own_attention_for_a_padded_batch():
+    run = hm.run_minilm(["I love programming", "Attention lets every token look at every "
+                                               "other token."])
+    assert run.tokens[0][:6] == ["[CLS]", "i", "love", "programming", "[SEP]", "[PAD]"]
+    n = len(run.tokens[0])
+    assert run.attention_mask.tolist()[0] == [1] * 5 + [0] * (n - 5)
+    assert run.hidden_states.shape == (7, 2, n, 384)
+    assert run.attentions.shape == (6, 2, 12, n, n)
+    np.testing.assert_allclose(run.attentions.sum(-1), 1.0, rtol=0, atol=1e-5)
+    assert np.all(run.attentions[:, 0, :, :, 5:] == 0.0)  # padding keys: exactly zero
+
+
+def test_run_minilm_gives_fresh_arrays_and_switches_dropout_off():
+    _, model = hm.load_minilm()
+    model.train()  # a student might leave the shared model in training mode
+    try:
+        first = hm.run_minilm("I love programming")
+        first.attentions[:] = 0.0
+        second = hm.run_minilm("I love programming")
+    finally:
+        model.eval()
+    assert not model.training
+    assert second.attentions.sum() > 0
+    np.testing.assert_allclose(second.attentions.sum(-1), 1.0, rtol=0, atol=1e-5)
+
+
+def test_qk_weights_are_copies_of_the_layers_query_and_key():
+    _, model = hm.load_minilm()
+    W_q, b_q, W_k, b_k = hm.qk_weights(5)
+    assert W_q.shape == W_k.shape == (384, 384) and b_q.shape == b_k.shape == (384,)
+    attn = model.encoder.layer[5].attention.self
+    np.testing.assert_array_equal(W_k, attn.key.weight.detach().numpy())
+    np.testing.assert_array_equal(b_q, attn.query.bias.detach().numpy())
+    W_q[:] = 0.0
+    assert np.abs(attn.query.weight.detach().numpy()).sum() > 0
+    with pytest.raises(ValueError, match="between 0 and 5"):
+        hm.qk_weights(6)

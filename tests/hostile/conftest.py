@@ -6,9 +6,9 @@ The assignment (built with tools/nbauthor.py, independent of the course notebook
     4 test_double   5 solution halve     6 test_halve         7 code: print("last cell ran")
 
 Each case puts its hostile code in cell 3 of a submission under a fake course root
-(source/, submitted/<students>/, gradebook.db) and checks the outcome, the grades, that the
-cells after the hostile one ran, and that the gradebook, the fake course and the repo's
-course/ are unchanged (hashes).
+(course/, submitted/<students>/, gradebook.db) and checks the outcome, the grades, that the
+cells after the hostile one ran, and that the gradebook, the fake course/ and the other
+student's submission are unchanged (hashes).
 """
 from __future__ import annotations
 
@@ -80,11 +80,11 @@ def sha_tree(root: Path) -> dict[str, str]:
 
 
 class CourseRoot:
-    """tmp/course-root with source/, submitted/{alice,bob}/ps1/ and a gradebook.db."""
+    """tmp/course-root with course/ps1/, submitted/{alice,bob}/ps1/ and a gradebook.db."""
 
     def __init__(self, root: Path):
         self.root = root
-        self.source = root / "source" / ASSIGNMENT / NOTEBOOK
+        self.source = root / "course" / ASSIGNMENT / NOTEBOOK
         write(build_notebook(), self.source)
         self.gradebook = root / "gradebook.db"
         con = sqlite3.connect(self.gradebook)
@@ -101,9 +101,11 @@ class CourseRoot:
         return write(nb, self.workdir / NOTEBOOK)
 
     def hashes(self) -> dict[str, str]:
-        h = {k: v for k, v in sha_tree(self.root).items() if not k.startswith("submitted/alice")}
-        h.update({"repo-course/" + k: v for k, v in sha_tree(REPO / "course").items()})
-        return h
+        """Everything but alice's own folder: gradebook, course/ (sources with hidden tests),
+        bob's submission. (The repo's own course/ is not hashed: it is being edited while
+        tests run in a shared checkout; the read and write cases prove the sandbox cannot see
+        it at all.)"""
+        return {k: v for k, v in sha_tree(self.root).items() if not k.startswith("submitted/alice")}
 
 
 @pytest.fixture

@@ -178,6 +178,10 @@ class MultiHeadAttention(nn.Module):
         ### END SOLUTION
 
     def forward(self, query, key, value, mask=None):
+        \"\"\"query (batch, n_q, d_model); key, value (batch, n_k, d_model); mask True = may attend.
+
+        Returns (output (batch, n_q, d_model), weights (batch, num_heads, n_q, n_k)).
+        \"\"\"
         ### BEGIN SOLUTION
         batch, n_q, _ = query.shape
 

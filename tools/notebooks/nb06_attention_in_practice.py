@@ -168,30 +168,18 @@ CHECK_HEAD = code("""
 check_head_attention(head_attention)
 """)
 
-# Shared by the hidden tests: the model, a sentence, and a tiny random BERT whose own
-# attention output is the reference for other head sizes.
-_TEST_SETUP = """
+# The reference in every test cell is the model's own output_attentions (helpers.model
+# returns fresh numpy copies), or, for other head sizes, a tiny random BERT's.
+_TEST_IMPORTS = """
 import numpy as np
-import torch
-from helpers.model import load_minilm
-
-tokenizer_, model_ = load_minilm()
-model_.eval()
-
-def run_model_(texts):
-    enc = tokenizer_(texts, padding=True, return_tensors="pt")
-    with torch.no_grad():
-        res = model_(**enc, output_attentions=True, output_hidden_states=True)
-    return enc["attention_mask"].numpy(), res
-
-def weights_of_(m, layer):
-    a = m.encoder.layer[layer].attention.self
-    return [p.detach().numpy().copy() for p in (a.query.weight, a.query.bias, a.key.weight, a.key.bias)]
+from helpers.model import run_minilm, qk_weights
 """
 
 _TINY_BERT = """
+import torch
+from transformers import BertConfig, BertModel
+
 def tiny_bert_(num_heads, head_dim, seed):
-    from transformers import BertConfig, BertModel
     cfg = BertConfig(vocab_size=50, hidden_size=num_heads * head_dim, num_hidden_layers=1,
                      num_attention_heads=num_heads, intermediate_size=16,
                      max_position_embeddings=32, attn_implementation="eager")
@@ -204,32 +192,31 @@ def tiny_bert_(num_heads, head_dim, seed):
         ids = torch.randint(1, 50, (1, 7))
     with torch.no_grad():
         res = m(input_ids=ids, output_attentions=True, output_hidden_states=True)
-    return res.hidden_states[0][0].numpy().copy(), weights_of_(m, 0), res.attentions[0][0].numpy()
+    a = m.encoder.layer[0].attention.self
+    w = [p.detach().numpy().copy() for p in (a.query.weight, a.query.bias, a.key.weight, a.key.bias)]
+    return res.hidden_states[0][0].numpy().copy(), w, res.attentions[0][0].numpy()
 """
 
-TEST_HEAD = tests(_TEST_SETUP + """
-mask_, res_ = run_model_(["I love programming"])
-X_ = res_.hidden_states[0][0].numpy().copy()
-mine_ = head_attention(X_, *weights_of_(model_, 0), 3)
+TEST_HEAD = tests(_TEST_IMPORTS + """
+run_ = run_minilm("I love programming")
+mine_ = head_attention(run_.hidden_states[0][0], *qk_weights(0), 3)
 assert np.shape(mine_) == (5, 5), f"5 tokens should give (5, 5) weights; got {np.shape(mine_)}"
-np.testing.assert_allclose(mine_, res_.attentions[0][0, 3].numpy(), rtol=0, atol=1e-5,
+np.testing.assert_allclose(mine_, run_.attentions[0][0, 3], rtol=0, atol=1e-5,
                            err_msg="layer 0, head 3 differs from the model's own attention")
 
 ### BEGIN HIDDEN TESTS
 for layer_ in range(6):
-    X_ = res_.hidden_states[layer_][0].numpy().copy()
-    w_ = weights_of_(model_, layer_)
     for head_ in range(12):
         np.testing.assert_allclose(
-            head_attention(X_, *w_, head_), res_.attentions[layer_][0, head_].numpy(),
-            rtol=0, atol=1e-5,
+            head_attention(run_.hidden_states[layer_][0], *qk_weights(layer_), head_),
+            run_.attentions[layer_][0, head_], rtol=0, atol=1e-5,
             err_msg=f"layer {layer_}, head {head_} differs from the model's own attention")
 
 # float64 inputs, and the inputs are left untouched
-X64_ = res_.hidden_states[2][0].numpy().astype(np.float64)
-w64_ = [p.astype(np.float64) for p in weights_of_(model_, 2)]
+X64_ = run_.hidden_states[2][0].astype(np.float64)
+w64_ = [p.astype(np.float64) for p in qk_weights(2)]
 copies_ = [X64_.copy()] + [p.copy() for p in w64_]
-np.testing.assert_allclose(head_attention(X64_, *w64_, 11), res_.attentions[2][0, 11].numpy(),
+np.testing.assert_allclose(head_attention(X64_, *w64_, 11), run_.attentions[2][0, 11],
                            rtol=0, atol=1e-5, err_msg="float64 inputs: layer 2, head 11 differs")
 for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k"], copies_, [X64_] + w64_):
     assert np.array_equal(before_, after_), f"head_attention modified its input {name_}"
@@ -243,33 +230,29 @@ for head_ in range(4):
 ### END HIDDEN TESTS
 """, "test_head_attention", points=3)
 
-TEST_HEAD_MASK = tests(_TEST_SETUP + """
-texts_ = ["I love programming", "Attention lets every token look at every other token."]
-mask_, res_ = run_model_(texts_)
-X_ = res_.hidden_states[0][0].numpy().copy()
-mine_ = np.asarray(head_attention(X_, *weights_of_(model_, 0), 5, attention_mask=mask_[0]))
-pad_ = mask_[0] == 0
-assert pad_.sum() > 0, "the first sentence should have been padded"
-assert np.all(mine_[:, pad_] == 0.0), (
-    f"padding keys should get exactly 0 weight; the largest is {mine_[:, pad_].max():.3g}")
+TEST_HEAD_MASK = tests(_TEST_IMPORTS + """
+run_ = run_minilm(["I love programming", "Attention lets every token look at every other token."])
+mask_ = run_.attention_mask
+mine_ = np.asarray(head_attention(run_.hidden_states[0][0], *qk_weights(0), 5,
+                                  attention_mask=mask_[0]))
+assert np.all(mine_[:, mask_[0] == 0] == 0.0), (
+    f"padding keys should get exactly 0 weight; the largest is {mine_[:, mask_[0] == 0].max():.3g}")
 
 ### BEGIN HIDDEN TESTS
 for layer_ in (0, 3, 5):
-    w_ = weights_of_(model_, layer_)
     for b_ in range(2):
-        X_ = res_.hidden_states[layer_][b_].numpy().copy()
         for head_ in (0, 5, 11):
-            got_ = np.asarray(head_attention(X_, *w_, head_, attention_mask=mask_[b_]))
+            got_ = np.asarray(head_attention(run_.hidden_states[layer_][b_], *qk_weights(layer_),
+                                             head_, attention_mask=mask_[b_]))
             np.testing.assert_allclose(
-                got_, res_.attentions[layer_][b_, head_].numpy(), rtol=0, atol=1e-5,
+                got_, run_.attentions[layer_][b_, head_], rtol=0, atol=1e-5,
                 err_msg=f"padded batch, sentence {b_}, layer {layer_}, head {head_} differs")
             assert np.all(got_[:, mask_[b_] == 0] == 0.0), "padding keys must get exactly 0"
 
 # a boolean mask means the same as a 0/1 mask
-X_ = res_.hidden_states[1][0].numpy().copy()
 np.testing.assert_array_equal(
-    head_attention(X_, *weights_of_(model_, 1), 2, attention_mask=mask_[0].astype(bool)),
-    head_attention(X_, *weights_of_(model_, 1), 2, attention_mask=mask_[0]),
+    head_attention(run_.hidden_states[1][0], *qk_weights(1), 2, attention_mask=mask_[0] == 1),
+    head_attention(run_.hidden_states[1][0], *qk_weights(1), 2, attention_mask=mask_[0]),
     err_msg="a boolean mask should give the same weights as the tokenizer's 0/1 mask")
 ### END HIDDEN TESTS
 """, "test_head_attention_mask", points=1)
@@ -277,7 +260,7 @@ np.testing.assert_array_equal(
 AFTER_HEAD = md("""
 **What just happened.** Side by side, your head 3 and the model's own. The largest
 difference is around `1e-7`: the only thing separating you from the model is float32
-rounding (the tests allow `1e-5`; a mistake costs at least a thousand times more). A
+rounding (the tests allow `1e-5`; the usual mistakes are off by 0.1 or more). A
 trained transformer's attention is exactly the formula from notebook 02.
 
 A curiosity to think about: leave out `b_k` and the weights do not change at all, while
@@ -329,28 +312,26 @@ CHECK_ALL = code("""
 check_all_heads_attention(all_heads_attention)
 """)
 
-TEST_ALL = tests(_TEST_SETUP + """
-mask_, res_ = run_model_(["I love programming"])
-X_ = res_.hidden_states[0][0].numpy().copy()
-mine_ = all_heads_attention(X_, *weights_of_(model_, 0))
+TEST_ALL = tests(_TEST_IMPORTS + """
+run_ = run_minilm("I love programming")
+mine_ = all_heads_attention(run_.hidden_states[0][0], *qk_weights(0))
 assert np.shape(mine_) == (12, 5, 5), f"12 heads, 5 tokens should give (12, 5, 5); got {np.shape(mine_)}"
-np.testing.assert_allclose(mine_, res_.attentions[0][0].numpy(), rtol=0, atol=1e-5,
+np.testing.assert_allclose(mine_, run_.attentions[0][0], rtol=0, atol=1e-5,
                            err_msg="layer 0 differs from the model's own attention")
 
 ### BEGIN HIDDEN TESTS
 for layer_ in range(1, 6):
-    X_ = res_.hidden_states[layer_][0].numpy().copy()
-    w_ = weights_of_(model_, layer_)
+    X_, w_ = run_.hidden_states[layer_][0], list(qk_weights(layer_))
     copies_ = [X_.copy()] + [p.copy() for p in w_]
-    np.testing.assert_allclose(all_heads_attention(X_, *w_), res_.attentions[layer_][0].numpy(),
+    np.testing.assert_allclose(all_heads_attention(X_, *w_), run_.attentions[layer_][0],
                                rtol=0, atol=1e-5, err_msg=f"layer {layer_} differs")
     for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k"], copies_, [X_] + w_):
         assert np.array_equal(before_, after_), f"all_heads_attention modified its input {name_}"
 
-mask_, res_ = run_model_(["Transformers are everywhere now."])
-np.testing.assert_allclose(all_heads_attention(res_.hidden_states[4][0].numpy().copy(),
-                                               *weights_of_(model_, 4), num_heads=12),
-                           res_.attentions[4][0].numpy(), rtol=0, atol=1e-5,
+other_ = run_minilm("Transformers are everywhere now.")
+np.testing.assert_allclose(all_heads_attention(other_.hidden_states[4][0], *qk_weights(4),
+                                               num_heads=12),
+                           other_.attentions[4][0], rtol=0, atol=1e-5,
                            err_msg="another sentence, layer 4, differs")
 """ + _TINY_BERT + """
 # other head counts and sizes: random BERTs compared with their own output
@@ -362,22 +343,20 @@ for heads_, size_, seed_ in ((4, 16, 7), (2, 8, 8), (6, 4, 9)):
 ### END HIDDEN TESTS
 """, "test_all_heads_attention", points=3)
 
-TEST_ALL_MASK = tests(_TEST_SETUP + """
-texts_ = ["I love programming", "Attention lets every token look at every other token."]
-mask_, res_ = run_model_(texts_)
-mine_ = np.asarray(all_heads_attention(res_.hidden_states[0][0].numpy().copy(),
-                                       *weights_of_(model_, 0), attention_mask=mask_[0]))
-pad_ = mask_[0] == 0
-assert np.all(mine_[..., pad_] == 0.0), (
-    f"padding keys should get exactly 0 weight; the largest is {mine_[..., pad_].max():.3g}")
+TEST_ALL_MASK = tests(_TEST_IMPORTS + """
+run_ = run_minilm(["I love programming", "Attention lets every token look at every other token."])
+mask_ = run_.attention_mask
+mine_ = np.asarray(all_heads_attention(run_.hidden_states[0][0], *qk_weights(0),
+                                       attention_mask=mask_[0]))
+assert np.all(mine_[..., mask_[0] == 0] == 0.0), (
+    f"padding keys should get exactly 0 weight; the largest is {mine_[..., mask_[0] == 0].max():.3g}")
 
 ### BEGIN HIDDEN TESTS
 for layer_ in range(6):
-    w_ = weights_of_(model_, layer_)
     for b_ in range(2):
-        got_ = np.asarray(all_heads_attention(res_.hidden_states[layer_][b_].numpy().copy(), *w_,
+        got_ = np.asarray(all_heads_attention(run_.hidden_states[layer_][b_], *qk_weights(layer_),
                                               attention_mask=mask_[b_]))
-        np.testing.assert_allclose(got_, res_.attentions[layer_][b_].numpy(), rtol=0, atol=1e-5,
+        np.testing.assert_allclose(got_, run_.attentions[layer_][b_], rtol=0, atol=1e-5,
                                    err_msg=f"padded batch, sentence {b_}, layer {layer_} differs")
         assert np.all(got_[..., mask_[b_] == 0] == 0.0), "padding keys must get exactly 0"
 ### END HIDDEN TESTS
@@ -568,8 +547,8 @@ AFTER_LANGUAGE = md("""
 **What just happened.** Before training every output spreads its attention over all
 inputs; after 100 steps of gradient descent each output puts nearly all its weight on
 exactly one input, and the weights draw the anti-diagonal. In a real translation model the
-same picture is mostly diagonal with local swaps (adjective-noun order, say), and
-that picture is how people first saw that attention had learned something sensible.
+same picture is mostly diagonal with local swaps (adjective-noun order, say); such
+pictures were among the first evidence that attention learns something sensible.
 """)
 
 # --------------------------------------------------------------------------- part 3
@@ -610,8 +589,8 @@ print(f"{len(patches)} patches, features {features.shape}, query patch {face}")
 """)
 
 WHY_NORMALISE = md("""
-A first try with plain dot products (left) goes wrong: the face patch attends mostly to the
-white shirt. A dot product grows with the *length* of the feature vectors, and the
+A first try with plain dot products (left) goes wrong: the face patch attends most to the
+white shirt and collar. A dot product grows with the *length* of the feature vectors, and the
 brightest, highest-contrast patches have the longest ones, so they win for almost any
 query. Normalising every feature vector to length 1 makes the score a pure similarity
 (cosine), the idea behind the "QK-norm" used in recent large vision transformers. Then
@@ -635,8 +614,8 @@ plt.show()
 AFTER_VISION = md("""
 **What just happened.** One query patch scored all 288 patches, near or far: attention
 has no notion of distance unless the features carry one (a ViT adds position embeddings,
-as the translator above did). Patches that look alike attend to each other, which is how
-a ViT's early layers group an object's parts.
+as the translator above did). Patches that look alike attend to each other: one way a ViT
+can group the parts of an object before it knows what the object is.
 """)
 
 # --------------------------------------------------------------------------- part 4
@@ -648,9 +627,9 @@ output step attends over audio frames, and because speech runs forward in time t
 weights move *monotonically* along the recording. The same happens when two recordings of
 one utterance are aligned, one spoken slowly, one fast and unevenly.
 
-Our "utterance" is six tones (think of them as six sounds), each with its first harmonic,
-plus noise. The slow version holds each tone 0.25-0.35 s; the fast one 0.08-0.15 s, not
-in proportion. Each recording is cut into 32 ms frames; a frame's feature vector is its
+Our "utterance" is six tones (think of them as six sounds), each with its octave
+overtone, plus noise. The slow version holds each tone 0.20-0.35 s; the fast one
+0.08-0.15 s, not in proportion. Each recording is cut into 32 ms frames; a frame's feature vector is its
 log-magnitude spectrum (which frequencies it contains), centred and normalised to length
 1: `slow: (n_slow, 129)`, `fast: (n_fast, 129)`. Queries are the fast frames, keys the
 slow frames: `A = softmax(fast slowᵀ / τ)`: `(n_fast, n_slow)`.
