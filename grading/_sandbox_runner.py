@@ -198,8 +198,40 @@ def _make_executor(limits: dict):
     return ex
 
 
-def _limit_hit(cell: NotebookNode) -> str | None:
+_PEAK_TASKS: dict[int, int] = {}
+_NPROC_LIMIT = [0]
+
+
+def _count_tasks() -> int:
+    """Threads of this uid in the sandbox's private pid namespace (what RLIMIT_NPROC counts)."""
+    uid = os.getuid()
+    n = 0
+    try:
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    if os.stat(f"/proc/{d}").st_uid == uid:
+                        n += len(os.listdir(f"/proc/{d}/task"))
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return n
+
+
+async def _sample_tasks(index: int) -> None:
+    """Record the peak thread count while cell ``index`` runs (a process flood can wedge the
+    kernel before it reports anything; the peak still tells what happened)."""
+    while True:
+        _PEAK_TASKS[index] = max(_PEAK_TASKS.get(index, 0), _count_tasks())
+        await asyncio.sleep(0.25)
+
+
+def _limit_hit(cell: NotebookNode, index: int | None = None) -> str | None:
     """'process-limit' or 'memory' when the cell's outputs show the kernel hit that limit."""
+    if (index is not None and _NPROC_LIMIT[0]
+            and _PEAK_TASKS.get(index, 0) >= _NPROC_LIMIT[0] - 4):
+        return "process-limit"
     text = ""
     for o in cell.get("outputs", []):
         text += str(o.get("text", "")) + str(o.get("ename", "")) + str(o.get("evalue", ""))
@@ -312,6 +344,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                         continue
                 t0 = time.monotonic()
                 _log(f"cell {label}")
+                sampler = asyncio.ensure_future(_sample_tasks(index))
                 try:
                     await ex.async_execute_cell(cell, index, store_history=True)
                     executed.add(index)
@@ -321,7 +354,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     cell.outputs.append(_error_output(
                         "CellTimeoutError", f"cell did not stop within {limits['cell_timeout']} s "
                         "and ignored the interrupt; the kernel was restarted"))
-                    kind = _limit_hit(cell) or "timeout"
+                    kind = _limit_hit(cell, index) or "timeout"
                     detail = {"process-limit": f"process limit ({limits['max_processes']}) reached; "
                                                "the kernel hung and was restarted",
                               "memory": f"memory limit ({limits['memory_mb']} MB) reached; the "
@@ -336,8 +369,8 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     executed.add(index)
                     await asyncio.sleep(0.2)
                     kind, detail = _death_reason(_kernel_exit(ex), limits)
-                    if _limit_hit(cell):
-                        kind = _limit_hit(cell)
+                    if _limit_hit(cell, index):
+                        kind = _limit_hit(cell, index)
                         detail = f"{kind.replace('-', ' ')} reached; {detail}"
                     cell.outputs.append(_error_output(
                         "DeadKernelError", f"{detail}; the remaining cells run in a fresh kernel"))
@@ -346,6 +379,8 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     index += 1
                     restart = True
                     break
+                finally:
+                    sampler.cancel()
                 elapsed = time.monotonic() - t0
                 if cell.cell_type == "code":
                     errs = [o for o in cell.outputs if o.get("output_type") == "error"]
@@ -353,7 +388,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                             errs and elapsed >= limits["cell_timeout"]):
                         events.append({"kind": "timeout", "cell": label,
                                        "detail": f"cell exceeded {limits['cell_timeout']} s"})
-                    elif _limit_hit(cell) == "process-limit":
+                    elif _limit_hit(cell, index) == "process-limit":
                         events.append({"kind": "process-limit", "cell": label,
                                        "detail": f"process limit ({limits['max_processes']})"})
                     elif any(o.get("ename") == "MemoryError" for o in errs):
@@ -367,6 +402,18 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                                 "OutputLimitError", "output limit exceeded"))
                     if errs:
                         troubled.add(index)
+                    if (_NPROC_LIMIT[0] and _PEAK_TASKS.get(index, 0) >= _NPROC_LIMIT[0] - 4
+                            and not test):
+                        # the process table is full (zombies included): later cells would
+                        # fail for it. Start afresh: kill everything, replay, go on.
+                        if not any(e["kind"] == "process-limit" and e["cell"] == label for e in events):
+                            events.append({"kind": "process-limit", "cell": label,
+                                           "detail": f"process limit ({limits['max_processes']}) "
+                                                     "reached; kernel restarted"})
+                        troubled.add(index)
+                        index += 1
+                        restart = True
+                        break
                 if test and snapshot is not None:
                     changed = guard.compare(snapshot, await fingerprint(guard.names_used(cell.source)))
                     if changed:
@@ -413,6 +460,17 @@ async def _shutdown(ex) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except Exception:  # noqa: BLE001
         pass
+    if _NPROC_LIMIT[0]:
+        # in the sandbox (own pid namespace, own uid) everything else of this uid is the
+        # student's: kill it too, even what left the kernel's process group
+        me, uid = os.getpid(), os.getuid()
+        for d in os.listdir("/proc"):
+            if d.isdigit() and int(d) != me:
+                try:
+                    if os.stat(f"/proc/{d}").st_uid == uid:
+                        os.kill(int(d), signal.SIGKILL)
+                except OSError:
+                    pass
     try:
         ex.kc.stop_channels()
     except Exception:  # noqa: BLE001
@@ -449,6 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(args.input_dir, args.work_dir, symlinks=True, dirs_exist_ok=True)
         os.chdir(args.work_dir)
     nproc = limits.get("nproc_rlimit")
+    if nproc and args.uid is not None:
+        _NPROC_LIMIT[0] = int(nproc)  # only meaningful when the uid is the sandbox's own
     if nproc:
         try:
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))

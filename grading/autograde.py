@@ -405,6 +405,8 @@ def release(course_root: Path, assignments: list[str], cfg=None, log=print) -> d
     from nbgrader.utils import capture_log
 
     ensure_tools_on_path()
+    course_root = Path(course_root).resolve()
+    course_root.mkdir(parents=True, exist_ok=True)
     cfg = cfg or load_config(course_root)
     errors = {}
     for assignment in assignments:

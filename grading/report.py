@@ -29,7 +29,9 @@ def cell_rows(course_root: Path, db_url: str) -> list[dict]:
                 entry = state.get(state_key(assignment.name, sub.student.id), {})
                 for nb in sorted(sub.notebooks, key=lambda n: n.name):
                     nbstate = entry.get("notebooks", {}).get(nb.name, {})
-                    nbstatus = nbstate.get("status") or ("ok" if entry else "not-autograded")
+                    autograded = any(g.auto_score is not None for g in nb.grades)
+                    nbstatus = nbstate.get("status") or (
+                        "ok" if entry or autograded else "not-autograded")
                     for g in sorted(nb.grades, key=lambda g: g.name):
                         status, reason = nbstatus, nbstate.get("reason", "")
                         if status == "ok" and g.needs_manual_grade and g.manual_score is None:

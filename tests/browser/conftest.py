@@ -25,7 +25,7 @@ CHROMIUM = os.environ.get("BROWSER_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-SERVER_START_TIMEOUT = 90
+SERVER_START_TIMEOUT = 120
 
 
 def screenshot_dir() -> Path:
@@ -187,7 +187,13 @@ def course_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lab(course_root, tmp_path_factory) -> LabServer:
-    server = start_lab(course_root, tmp_path_factory.mktemp("home"))
+    for attempt in range(3):  # the free port can be taken between probing and binding
+        try:
+            server = start_lab(course_root, tmp_path_factory.mktemp("home"))
+            break
+        except RuntimeError as err:
+            if "already in use" not in str(err) or attempt == 2:
+                raise
     try:
         yield server
     finally:

@@ -80,6 +80,18 @@ def replace_cell_source(page, index: int, source: str) -> None:
     page.keyboard.insert_text(source)
 
 
+def write_markdown_answer(page, index: int, text: str) -> None:
+    """Double-click a rendered markdown cell, replace its text, render it (Shift+Enter)."""
+    target = cell(page, index)
+    target.locator(".jp-MarkdownOutput").dblclick()
+    editor = target.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.insert_text(text)
+    page.keyboard.press("Shift+Enter")
+    target.locator(".jp-MarkdownOutput", has_text=text[:30]).wait_for()
+
+
 def run_cell(page, index: int) -> None:
     cell(page, index).locator(".cm-content").click()
     page.keyboard.press("Shift+Enter")

@@ -13,9 +13,11 @@ import pytest
 
 from . import lab_ui as ui
 from .course import (SYNTHETIC_IMAGES, instructor_solution, nbgrader_meta, pick_student_assignment,
-                     png_output_count, release, solution_code_cells)
+                     png_output_count, release, solution_code_cells, written_answer_cells)
 
 pytestmark = pytest.mark.browser
+
+WRITTEN_ANSWER = "Subtracting the row maximum keeps exp() from overflowing."
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +107,9 @@ def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, co
             assert "FAIL" not in check_text, check_text
             ui.cell(page, check_index).scroll_into_view_if_needed()
             shots("check-passes")
+    # ... and answer the written questions (Validate rejects "YOUR ANSWER HERE")
+    for index, _, _ in written_answer_cells(released):
+        ui.write_markdown_answer(page, index, WRITTEN_ANSWER)
     ui.wait_kernel_idle(page)
 
     # 4. Kernel > Restart Kernel and Run All Cells: no errors, every heatmap renders

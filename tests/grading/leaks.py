@@ -44,12 +44,13 @@ def html_text(path: Path) -> str:
 
 def secret_lines(source_nb: Path, release_nb: Path | None = None, min_len: int = 12) -> set[str]:
     """Non-trivial lines inside hidden-test and solution regions of a source notebook that
-    do not also appear in the released notebook (those are public anyway)."""
+    do not also appear in the released notebook (e.g. in a docstring or a demo cell: those
+    are public anyway)."""
     nb = nbformat.read(source_nb, as_version=4)
-    public = set()
+    public = ""
     if release_nb is not None:
-        public = {norm(ln) for c in nbformat.read(release_nb, as_version=4).cells
-                  for ln in c.source.splitlines()}
+        public = "\n".join(norm(ln) for c in nbformat.read(release_nb, as_version=4).cells
+                           for ln in c.source.splitlines())
     secrets = set()
     for cell in nb.cells:
         inside = None

@@ -90,6 +90,7 @@ def cells() -> list:
           and prints friendly hints.
         """),
         code("""
+        import matplotlib.pyplot as plt
         import numpy as np
         import torch
 
@@ -162,7 +163,8 @@ def cells() -> list:
         weights = np.array([[0.70, 0.20, 0.10],    # "I" looks mostly at itself
                             [0.30, 0.30, 0.40],    # "love" spreads its attention
                             [0.10, 0.60, 0.30]])   # "programming" looks at "love"
-        show_attention(weights, TOKENS, TOKENS, title="made-up weights: each row sums to 1");
+        show_attention(weights, TOKENS, TOKENS, title="made-up weights: each row sums to 1")
+        plt.show()
         """),
         md("""
         Read it row by row: row "programming" has its brightest cell under "love", so that
@@ -190,7 +192,8 @@ def cells() -> list:
         my_weights = np.array([[1.0, 0.0, 0.0],
                                [0.0, 1.0, 0.0],
                                [0.0, 0.0, 1.0]])
-        show_attention(my_weights, TOKENS, TOKENS, title="my weights");
+        show_attention(my_weights, TOKENS, TOKENS, title="my weights")
+        plt.show()
         """),
         md("""
         ## Summary

@@ -389,7 +389,8 @@ def cells() -> list:
         ax.set(xlabel="keys", ylabel="queries", title="raw scores Q Kᵀ (W seed 1)")
         for (i, j), s in np.ndenumerate(scores):
             ax.text(j, i, f"{s:.2f}", ha="center", va="center", color="white" if s < scores.mean() else "black")
-        fig.colorbar(image, ax=ax, label="score");
+        fig.colorbar(image, ax=ax, label="score")
+        plt.show()
         """),
         md("""
         ## 7. Different weights, different scores

@@ -68,7 +68,8 @@ def cells() -> list:
         ax.loglog(D_KS, D_KS, "--", color="grey", label="d_k (the derivation below)")
         ax.loglog(D_KS, [v / d for v, d in zip(variances, D_KS)], "s", label="measured Var(q·k / √d_k)")
         ax.set(xlabel="d_k", ylabel="variance", title="the variance of q·k grows linearly with d_k")
-        ax.legend();
+        ax.legend()
+        plt.show()
         """),
         md("""
         ## 2. The derivation
@@ -134,7 +135,8 @@ def cells() -> list:
         ax.loglog(D_KS, [g for _, _, g in scaled], "s-", label="Q Kᵀ / √d_k")
         ax.set(xlabel="d_k", ylabel="mean gradient norm at the softmax input",
                title="without scaling, the gradient vanishes as d_k grows")
-        ax.legend();
+        ax.legend()
+        plt.show()
         """),
         md("""
         **What just happened.** Without scaling, the largest weight approaches 1, the
@@ -173,7 +175,8 @@ def cells() -> list:
         raw = Q_demo @ K_demo.T
         demo_weights = torch.stack([torch.softmax(raw / c, dim=-1) for c in (1.0, math.sqrt(256), 256.0)])
         show_heads(demo_weights, titles=["÷ 1 (no scaling)", "÷ √d_k = 16", "÷ √d_k·√d_q = 256"],
-                   suptitle="softmax weights for d_k = 256: each row sums to 1");
+                   suptitle="softmax weights for d_k = 256: each row sums to 1")
+        plt.show()
         """),
         md("""
         ## 5. Your turn: `scaled_scores`
