@@ -28,7 +28,7 @@ lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=course
 
 test: venv system-deps
-	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 notebooks: venv
 	$(PY) tools/execute_notebooks.py

@@ -340,3 +340,40 @@ def write_converted(sub: Submission) -> list[Path]:
         nbformat.write(nb, path)
         done.append(path)
     return done
+
+
+_FLAGS = ("grade", "solution", "locked", "task", "points")
+
+
+def restore_nbgrader_metadata(nb: nbformat.NotebookNode, source: nbformat.NotebookNode
+                              ) -> list[str]:
+    """Put back the nbgrader flags (grade, solution, locked, task, points) of every cell whose
+    grade_id is in the source notebook; returns what was changed.
+
+    Why: nbgrader's OverwriteCells restores a locked cell's source, ``locked`` and ``points``,
+    but not ``grade``/``solution``; a student who flips ``grade: false`` on a test cell makes
+    autograde fail for the whole notebook ("Inconsistent checksums for cell ..."), i.e. every
+    cell scores 0 with no clear reason. Run this on the submitted notebook before autograde.
+    """
+    src = {}
+    for cell in source.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade_id"):
+            src[meta["grade_id"]] = (cell.get("cell_type"), meta)
+    changed = []
+    for cell in nb.get("cells", []):
+        meta = cell.get("metadata", {}).get("nbgrader")
+        if not isinstance(meta, dict) or meta.get("grade_id") not in src:
+            continue
+        kind, want = src[meta["grade_id"]]
+        for flag in _FLAGS:
+            if flag in want and meta.get(flag) != want[flag]:
+                changed.append(f"{meta['grade_id']}.{flag}: {meta.get(flag)!r} -> {want[flag]!r}")
+                meta[flag] = want[flag]
+            elif flag not in want and flag in meta and flag == "points":
+                changed.append(f"{meta['grade_id']}.points removed")
+                del meta[flag]
+        if cell.get("cell_type") != kind:
+            changed.append(f"{meta['grade_id']}: cell type {cell.get('cell_type')} (source: {kind}); "
+                           "left for nbgrader to report")
+    return changed

@@ -1,7 +1,7 @@
 """Helpers for the course "Attention, from scratch".
 
     from helpers import show_attention, show_heads
-    from helpers.data import sentence_example
+    from helpers.data import TOKENS, sentence_embeddings
     from helpers.checks import check_softmax
 
 Importing ``helpers`` is cheap: matplotlib, numpy and torch are imported only when a

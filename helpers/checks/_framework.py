@@ -21,8 +21,10 @@ student sees "raised TypeError: ..." instead of a traceback into helpers.
 from __future__ import annotations
 
 import contextlib
+import sysconfig
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
 PASS_MARK = "PASS"
@@ -108,9 +110,15 @@ class Checker:
 
 
 def _last_student_frame(err: BaseException) -> str:
-    """' (in your code, line N)' for the innermost frame outside helpers, if any."""
-    frames = traceback.extract_tb(err.__traceback__)
-    for frame in reversed(frames):
-        if "helpers" not in frame.filename.replace("\\", "/").split("/")[-2:-1]:
+    """' (at line N: <source>)' for the innermost frame of the student's own code.
+
+    Frames inside this package, the standard library and installed packages (numpy,
+    torch) are skipped, so a student sees their line, not ``umr_sum`` in numpy."""
+    skip = [str(Path(__file__).resolve().parents[1])]
+    paths = sysconfig.get_paths()
+    skip += [str(Path(paths[k]).resolve()) for k in ("stdlib", "purelib", "platlib")]
+    for frame in reversed(traceback.extract_tb(err.__traceback__)):
+        filename = str(Path(frame.filename).resolve()) if frame.filename else ""
+        if not any(filename.startswith(prefix) for prefix in skip):
             return f" (at line {frame.lineno}: {frame.line!s})" if frame.line else ""
     return ""

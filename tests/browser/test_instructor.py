@@ -53,7 +53,7 @@ def test_instructor_grades_written_answer(lab, page, shots, graded_submission, c
     # 1. JupyterLab: Nbgrader > Formgrader opens the formgrader in a tab
     page.goto(lab.lab_url())
     ui.menu(page, "Nbgrader", "Formgrader")
-    frame = page.frame_locator("#formgrader iframe")
+    frame = page.locator("#formgrader iframe").element_handle().content_frame()
     frame.locator("a", has_text="Manage Assignments").first.wait_for()
 
     # 2. Manage Assignments lists every assignment of the course
@@ -62,14 +62,20 @@ def test_instructor_grades_written_answer(lab, page, shots, graded_submission, c
         frame.locator("td a", has_text=re.compile(rf"^{re.escape(name)}$")).wait_for()
     shots("formgrader-assignments")
 
-    # 3. Gradebook > assignment > notebook > the submission
-    frame.locator("a", has_text="Manual Grading").click()
-    frame.locator("td a", has_text=re.compile(rf"^{re.escape(assignment.name)}$")).click()
-    frame.locator("td a", has_text=re.compile(rf"^{re.escape(notebook_id)}$")).click()
-    row = frame.locator("tr", has_text="Submission #1")
-    row.wait_for()
+    # 3. Manual Grading > assignment > notebook > the submission (each click waits for the
+    #    new page's URL, so that no link of the previous page is clicked)
+    def follow(link, url_regex: str) -> None:
+        link.click()
+        frame.wait_for_url(re.compile(url_regex))
+
+    notebook_url = f"/formgrader/gradebook/{assignment.name}/{notebook_id}"
+    follow(frame.locator("a", has_text="Manual Grading").first, r"/formgrader/gradebook/?$")
+    follow(frame.locator(f"td a[href$='/formgrader/gradebook/{assignment.name}']"),
+           rf"/formgrader/gradebook/{re.escape(assignment.name)}/?$")
+    follow(frame.locator(f"td a[href$='{notebook_url}']"), rf"{re.escape(notebook_url)}/?$")
+    frame.locator("tr", has_text="Submission #1").wait_for()
     shots("formgrader-submissions")
-    row.locator("a", has_text="Submission #1").click()
+    follow(frame.locator("td a", has_text="Submission #1"), r"/formgrader/submissions/[^/]+/?$")
 
     # 4. the written answer, as the student wrote it, with a score box: give points
     score = frame.locator(f"input.score#{grade_id}")
@@ -91,11 +97,9 @@ def test_instructor_grades_written_answer(lab, page, shots, graded_submission, c
     assert not needs, "the cell still needs manual grading after it was graded"
     shots("formgrader-points-given", locator=answer_cell)
 
-    # 6. back to the submission list and into the submission again: the score is kept
-    frame.locator("a", has_text="Manual Grading").click()
-    frame.locator("td a", has_text=re.compile(rf"^{re.escape(assignment.name)}$")).click()
-    frame.locator("td a", has_text=re.compile(rf"^{re.escape(notebook_id)}$")).click()
-    frame.locator("a", has_text="Submission #1").click()
+    # 6. back to the submission list (breadcrumb) and into the submission again: kept
+    follow(frame.locator(f"a[href$='{notebook_url}']").first, rf"{re.escape(notebook_url)}/?$")
+    follow(frame.locator("td a", has_text="Submission #1"), r"/formgrader/submissions/[^/]+/?$")
     score = frame.locator(f"input.score#{grade_id}")
     score.wait_for()
     assert float(score.input_value()) == pytest.approx(given)

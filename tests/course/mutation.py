@@ -39,6 +39,8 @@ c.Execute.interrupt_on_timeout = True
 
 def _run(args: list[str], root: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONHASHSEED="0")
+    # nbgrader runs `alembic` by name: the venv's bin/ must be on PATH.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return subprocess.run([sys.executable, "-m", "nbgrader", *args,
                            f"--CourseDirectory.root={root}"],
                           cwd=root, env=env, capture_output=True, text=True)

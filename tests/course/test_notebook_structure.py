@@ -69,15 +69,23 @@ def released(nb) -> nbformat.NotebookNode:
     return nb
 
 
-def top_level_defs(source: str) -> list[ast.FunctionDef | ast.ClassDef]:
+def top_level_defs(source: str) -> list[ast.AST]:
     tree = ast.parse(source)
-    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    return [n for n in tree.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
 def all_def_names(source: str) -> set[str]:
-    """Names of every function, method and class, at any depth."""
-    return {n.name for n in ast.walk(ast.parse(source))
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    """Top-level functions and classes, and the methods of those classes ("Cls.method").
+
+    Helpers nested inside a function body belong to the solution and may be hidden."""
+    names = set()
+    for node in top_level_defs(source):
+        names.add(node.name)
+        if isinstance(node, ast.ClassDef):
+            names |= {f"{node.name}.{m.name}" for m in node.body
+                      if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return names
 
 
 def test_every_assignment_has_its_notebook():

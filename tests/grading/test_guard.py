@@ -65,15 +65,16 @@ def test_fingerprint_is_stable_and_sees_patches(shell):
     before = run_fp(shell)
     assert before and "numpy:allclose" in before and "ipython:run_cell" in before
     assert guard.compare(before, run_fp(shell)) == []
-    real_allclose, real_defaults = np.allclose, np.isclose.__defaults__
+    target = np.testing.assert_allclose  # a plain Python function: mutable in place
+    real_allclose, real_defaults = np.allclose, target.__defaults__
     try:
         np.allclose = lambda *a, **k: True
-        np.isclose.__defaults__ = (1.0, 1.0, True)
+        target.__defaults__ = (1.0, 1.0) + real_defaults[2:]  # rtol=atol=1: anything passes
         changed = guard.compare(before, run_fp(shell))
     finally:
         np.allclose = real_allclose
-        np.isclose.__defaults__ = real_defaults
-    assert changed == ["np.allclose", "np.isclose"]
+        target.__defaults__ = real_defaults
+    assert changed == ["np.allclose", "np.testing.assert_allclose"]
     assert guard.compare(before, run_fp(shell)) == []
 
 

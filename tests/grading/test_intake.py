@@ -196,3 +196,28 @@ def test_check_notebook_accepts_schema_oddities_with_a_note(tmp_path):
     got, reason, notes = check_notebook(p)
     assert reason is None and got is not None
     assert any("schema" in n for n in notes)
+
+
+def test_restore_nbgrader_metadata_undoes_flag_flips():
+    from grading.intake import restore_nbgrader_metadata
+    source = build_notebook()
+    nb = build_notebook()
+    nb.cells[4].metadata["nbgrader"].update(grade=False, points=100)
+    nb.cells[2].metadata["nbgrader"]["solution"] = False
+    changed = restore_nbgrader_metadata(nb, source)
+    assert changed == ["double.solution: False -> True", "test_double.grade: False -> True",
+                       "test_double.points: 100 -> 1"]
+    assert nb.cells[4].metadata == source.cells[4].metadata
+    assert restore_nbgrader_metadata(nb, source) == []
+
+
+def test_restored_metadata_lets_stock_nbgrader_checksum_match():
+    from nbgrader.utils import compute_checksum
+
+    from grading.intake import restore_nbgrader_metadata
+    source = build_notebook()
+    nb = build_notebook()
+    nb.cells[4].metadata["nbgrader"]["grade"] = False
+    assert compute_checksum(nb.cells[4]) != compute_checksum(source.cells[4])
+    restore_nbgrader_metadata(nb, source)
+    assert compute_checksum(nb.cells[4]) == compute_checksum(source.cells[4])

@@ -144,3 +144,13 @@ def test_available_checks_are_sorted_check_functions_reachable_by_name():
     for name in names:
         assert name.startswith("check_")
         assert callable(getattr(helpers.checks, name))
+
+
+def test_error_location_points_at_the_students_line_not_numpy_internals():
+    import numpy as np
+    softmax = student_function("def softmax(x):\n    return x.sum(axis=5)\n", "softmax")
+    checker = Checker("softmax")
+    with checker.check("runs", hint="h"):
+        softmax(np.ones((2, 3)))
+    (result,) = checker.report().results
+    assert result.detail.endswith("(at line 2: return x.sum(axis=5))"), result.detail
