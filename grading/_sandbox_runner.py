@@ -219,6 +219,22 @@ def _count_tasks() -> int:
     return n
 
 
+def _count_pids() -> int:
+    """Processes of this uid now, zombies included (a wedged kernel never reaps them)."""
+    uid = os.getuid()
+    n = 0
+    try:
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    n += os.stat(f"/proc/{d}").st_uid == uid
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    return n
+
+
 async def _sample_tasks(index: int) -> None:
     """Record the peak thread count while cell ``index`` runs (a process flood can wedge the
     kernel before it reports anything; the peak still tells what happened)."""
@@ -230,7 +246,7 @@ async def _sample_tasks(index: int) -> None:
 def _limit_hit(cell: NotebookNode, index: int | None = None) -> str | None:
     """'process-limit' or 'memory' when the cell's outputs show the kernel hit that limit."""
     if (index is not None and _NPROC_LIMIT[0]
-            and _PEAK_TASKS.get(index, 0) >= _NPROC_LIMIT[0] - 4):
+            and max(_PEAK_TASKS.get(index, 0), _count_pids()) >= _NPROC_LIMIT[0] - 4):
         return "process-limit"
     text = ""
     for o in cell.get("outputs", []):
@@ -360,6 +376,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                               "memory": f"memory limit ({limits['memory_mb']} MB) reached; the "
                                         "kernel hung and was restarted"}.get(
                         kind, "ignored the interrupt; kernel restarted")
+                    _log(f"peak tasks {_PEAK_TASKS.get(index)} limit {_NPROC_LIMIT[0]}")
                     events.append({"kind": kind, "cell": label, "detail": detail})
                     troubled.add(index)
                     index += 1

@@ -69,7 +69,7 @@ def graded(tmp_path_factory):
     subs: dict[str, nbformat.NotebookNode | bytes | tuple[str, bytes]] = {
         "good": answered(release),
         "loop": answered(release, "while True:\n    pass"),
-        "memory": answered(release, "b = []\nfor i in range(8):\n    b.append(b'x' * 2**29)"),
+        "memory": answered(release, "big = np.ones(3 * 2**27)  # 3 GB at once"),
         "forkbomb": answered(release, "import os, time\nfor i in range(400):\n"
                                       "    if os.fork() == 0:\n        time.sleep(2)\n"
                                       "        os._exit(0)"),
