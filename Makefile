@@ -37,4 +37,4 @@ bench: venv
 	$(PY) -m benchmarks
 
 clean-runtime:
-	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/gradebook.db
+	rm -rf grading/release grading/submitted grading/autograded grading/feedback grading/gradebook.db grading/grading_state.json grading/.grading.lock
