@@ -94,10 +94,13 @@ class Checker:
         except AssertionError as err:
             self._results.append(CheckResult(name, False, str(err), hint))
         except NotImplementedError:
+            # A blank exercise fails every property the same way: say how to fix it once.
+            first = not any(r.detail.startswith("the function raised NotImplementedError")
+                            for r in self._results)
             self._results.append(CheckResult(
                 name, False, "the function raised NotImplementedError",
                 "replace `raise NotImplementedError()` with your code, then re-run "
-                "the cell that defines the function."))
+                "the cell that defines the function." if first else ""))
         except Exception as err:  # the student's code may raise anything
             where = _last_student_frame(err)
             self._results.append(CheckResult(

@@ -154,3 +154,15 @@ def test_error_location_points_at_the_students_line_not_numpy_internals():
         softmax(np.ones((2, 3)))
     (result,) = checker.report().results
     assert result.detail.endswith("(at line 2: return x.sum(axis=5))"), result.detail
+
+
+def test_blank_exercise_gets_the_not_implemented_hint_once():
+    def blank(*args):
+        raise NotImplementedError()
+    checker = Checker("softmax")
+    for i in range(3):
+        with checker.check(f"property {i}", hint="concept hint"):
+            blank()
+    text = repr(checker.report())
+    assert text.count("replace `raise NotImplementedError()`") == 1, text
+    assert text.count("[FAIL]") == 3, text
