@@ -32,6 +32,18 @@ c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 c.Execute.execute_retries = 0
 
+# Before grading, cell flags a student changed (e.g. grade: false on a test cell) are put
+# back from the gradebook, and deleted test cells are re-added (graded, not left to manual).
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "grading.preprocessors.RestoreCellFlags",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.OverwriteCells.add_missing_cells = True
+
 # Autograde executes every submission in the sandbox (grading/sandbox.py, see its docs)
 # instead of nbgrader's in-process Execute: the same chain as nbgrader's default with only
 # the first step replaced. Names are strings so this file imports nothing.

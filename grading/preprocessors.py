@@ -129,3 +129,44 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
                 outputs.append(out)
         cell.outputs = outputs
         return cell, resources
+
+
+class RestoreCellFlags(NbGraderPreprocessor):
+    """Put back the nbgrader flags (grade, solution, locked, points) of every cell whose
+    grade_id the gradebook knows, before nbgrader's OverwriteCells runs.
+
+    Why: OverwriteCells restores a locked cell's source, ``locked`` and ``points`` but not
+    ``grade``/``solution``; a student who flips ``grade: false`` on a test cell would make
+    autograde fail the whole notebook ("Inconsistent checksums"), scoring every cell 0.
+    The gradebook (written by generate_assignment) is the authority, as for OverwriteCells.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                source_nb = gb.find_notebook(info["notebook"], info["assignment"])
+            except MissingEntry:
+                return nb, resources
+            grades = {c.name: c for c in source_nb.grade_cells}
+            solutions = {c.name for c in source_nb.solution_cells}
+            locked = {c.name: c.locked for c in source_nb.source_cells}
+            for cell in nb.cells:
+                meta = cell.get("metadata", {}).get("nbgrader")
+                if not isinstance(meta, dict) or meta.get("grade_id") not in locked:
+                    continue
+                name = meta["grade_id"]
+                wanted = {"grade": name in grades, "solution": name in solutions,
+                          "locked": locked[name]}
+                if name in grades:
+                    wanted["points"] = float(grades[name].max_score)
+                for flag, value in wanted.items():
+                    if meta.get(flag) != value:
+                        self.log.warning("Restoring %s.%s: %r -> %r", name, flag,
+                                         meta.get(flag), value)
+                        meta[flag] = value
+                if name not in grades:
+                    meta.pop("points", None)
+        return nb, resources

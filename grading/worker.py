@@ -16,6 +16,9 @@ from pathlib import Path
 
 
 def grade(spec: dict) -> dict:
+    # jsonschema's optional IRI checker builds a grammar at import (seconds per process);
+    # nbformat validation does not need it.
+    sys.modules.setdefault("rfc3987_syntax", None)
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.converters import Autograde
     from nbgrader.utils import capture_log

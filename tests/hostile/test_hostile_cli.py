@@ -187,14 +187,17 @@ def test_nbgrader_restores_edited_deleted_and_relabelled_test_cells(graded):
     # the wrong answers are graded against the gradebook's test cells, not the student's
     assert score(graded, "edits-test", "test_double") == 0
     assert score(graded, "edits-test", "test_halve") == 1
-    # flipping grade/points on a test cell: never more points. (Stock OverwriteCells does not
-    # restore `grade`, so autograde fails the whole notebook with "Inconsistent checksums";
-    # grading.intake.restore_nbgrader_metadata fixes that when the pipeline applies it.)
+    # flipping grade/points on a test cell: never more points, and the other cells are still
+    # graded (grading.preprocessors.RestoreCellFlags puts the flags back from the gradebook;
+    # stock OverwriteCells does not restore `grade` and the whole notebook would score 0).
     assert score(graded, "edits-metadata", "test_double") == 0
+    assert score(graded, "edits-metadata", "test_halve") == 1
     rows = rows_by_student(graded)["edits-metadata"]
     assert rows["test_double"]["max_score"] == 1  # not the 100 points the student asked for
+    # a deleted test cell is re-added from the gradebook and auto-graded (not left to manual)
     assert score(graded, "deletes-test", "test_double") == 1
     assert score(graded, "deletes-test", "test_halve") == 0
+    assert rows_by_student(graded)["deletes-test"]["test_halve"]["status"] != "needs-manual-grade"
 
 
 def test_broken_files_are_reported(graded):
