@@ -480,14 +480,28 @@ async def _shutdown(ex) -> None:
     if _NPROC_LIMIT[0]:
         # in the sandbox (own pid namespace, own uid) everything else of this uid is the
         # student's: kill it too, even what left the kernel's process group
+        # A fork bomb keeps forking while we list /proc: repeat until nothing of this uid is
+        # left (zombies included, they still count against RLIMIT_NPROC), or a restarted
+        # kernel would find the process budget spent and die before kernel_info.
         me, uid = os.getpid(), os.getuid()
-        for d in os.listdir("/proc"):
-            if d.isdigit() and int(d) != me:
-                try:
-                    if os.stat(f"/proc/{d}").st_uid == uid:
-                        os.kill(int(d), signal.SIGKILL)
-                except OSError:
+        for _ in range(100):
+            found = 0
+            for d in os.listdir("/proc"):
+                if d.isdigit() and int(d) != me:
+                    try:
+                        if os.stat(f"/proc/{d}").st_uid == uid:
+                            found += 1
+                            os.kill(int(d), signal.SIGKILL)
+                    except OSError:
+                        pass
+            try:  # reap our own dead children (the kernel) so they stop counting
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
                     pass
+            except ChildProcessError:
+                pass
+            if not found:
+                break
+            await asyncio.sleep(0.05)
     try:
         ex.kc.stop_channels()
     except Exception:  # noqa: BLE001
