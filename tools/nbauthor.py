@@ -79,6 +79,10 @@ def written_answer(src: str, grade_id: str, points: float):
 
 def notebook(cells: list) -> nbformat.NotebookNode:
     nb = new_notebook(cells=cells)
+    # Stable cell ids (nbformat makes random ones), so a rebuild without a change is a no-op.
+    for index, cell in enumerate(nb.cells):
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        cell["id"] = f"c{index:02d}-{grade_id}"[:64] if grade_id else f"c{index:02d}"
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = {"name": "python"}
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in cells]
