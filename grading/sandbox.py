@@ -405,12 +405,32 @@ def _ro_paths() -> list[Path]:
     return uniq
 
 
+def _mask_runtime_data(package: Path) -> list[str]:
+    """bwrap arguments hiding everything in a bound package folder but its code.
+
+    grading/ is also the default course root: its gradebook.db (which stores the hidden
+    tests), release/, submitted/, autograded/ and feedback/ must stay out of sight."""
+    if not package.is_dir() or package.name not in ("grading", "helpers"):
+        return []
+    args: list[str] = []
+    for entry in sorted(package.iterdir()):
+        code = entry.suffix in (".py", ".pyi", ".typed") or entry.name == "__pycache__"
+        if code or (entry.is_dir() and (entry / "__init__.py").exists()):
+            continue
+        args += ["--tmpfs", str(entry)] if entry.is_dir() else ["--ro-bind", "/dev/null", str(entry)]
+    return args
+
+
 def _bwrap_command(bwrap: str, work: Path, limits: Limits) -> tuple[list[str], list[int]]:
     cmd = _bwrap_base(bwrap) + ["--clearenv"]
     for k, v in _sandbox_env().items():
         cmd += ["--setenv", k, v]
     fds: list[int] = []
-    made: set[Path] = set()
+    # The private /tmp comes first, so that a checkout or venv that itself lives under /tmp
+    # (a CI clone, say) is bound on top of it instead of being hidden by it.
+    cmd += ["--perms", "1777", "--size", str(int(limits.tmp_mb) * 1024 * 1024),
+            "--tmpfs", "/tmp"]
+    made: set[Path] = {Path("/tmp")}
     for p in _ro_paths():
         # bwrap would create missing parents 0700 (unreadable for the sandbox uid)
         for parent in reversed(p.parents[:-1]):
@@ -418,15 +438,14 @@ def _bwrap_command(bwrap: str, work: Path, limits: Limits) -> tuple[list[str], l
                 made.add(parent)
                 cmd += ["--perms", "0755", "--dir", str(parent)]
         cmd += ["--ro-bind", str(p), str(p)]
+        cmd += _mask_runtime_data(p)
     for name in ("bin", "lib", "lib64", "sbin", "lib32"):
         host = Path("/") / name
         if host.is_symlink():
             cmd += ["--symlink", os.readlink(host), str(host)]
         elif host.is_dir():
             cmd += ["--ro-bind", str(host), str(host)]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--size", str(int(limits.tmp_mb) * 1024 * 1024),
-            "--tmpfs", "/tmp"]
+    cmd += ["--proc", "/proc", "--dev", "/dev"]
     cmd += ["--ro-bind", str(work), "/submission-in", "--chdir", "/"]
     mpl = _mpl_cache()
     if mpl is not None:

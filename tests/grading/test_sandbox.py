@@ -58,3 +58,36 @@ def test_notebook_kernelspec_is_ignored(tmp_path):
     out = execute_notebook(nb, tmp_path, Limits(cell_timeout=60))
     assert out.status == "ok", out.reason
     assert scores(out.notebook) == {"test_double": 1, "test_halve": 1}
+
+
+def test_default_course_root_data_in_grading_is_hidden(tmp_path):
+    """grading/ is bound for its code, but it is also the default course root: a gradebook
+    (which stores hidden tests) or a submissions folder there must be out of sight."""
+    import uuid
+    from pathlib import Path
+
+    import grading
+    pkg = Path(grading.__file__).resolve().parent
+    probe_file = pkg / f"_probe_{uuid.uuid4().hex}.db"
+    probe_dir = pkg / f"_probe_{uuid.uuid4().hex}"
+    probe_file.write_text("hidden tests live here")
+    probe_dir.mkdir()
+    (probe_dir / "other_student.ipynb").write_text("{}")
+    try:
+        nb = build_notebook(
+            f"import os\n"
+            f"try:\n    seen_file = open({str(probe_file)!r}).read()\n"
+            f"except OSError:\n    seen_file = ''\n"
+            f"try:\n    seen_dir = os.listdir({str(probe_dir)!r})\n"
+            f"except OSError:\n    seen_dir = []\n"
+            f"assert seen_file == '' and seen_dir == [], (seen_file, seen_dir)\n"
+            f"assert os.path.exists({str(pkg / 'sandbox.py')!r})")
+        out = execute_notebook(nb, tmp_path, Limits(cell_timeout=60))
+        student_cell = next(c for c in out.notebook.cells
+                            if "seen_file" in c.source and c.cell_type == "code")
+        errors = [o for o in student_cell.outputs if o.get("output_type") == "error"]
+        assert not errors, f"the sandbox could read the course-root data: {errors}"
+    finally:
+        probe_file.unlink()
+        (probe_dir / "other_student.ipynb").unlink()
+        probe_dir.rmdir()
