@@ -70,8 +70,10 @@ def makefile_model_pin() -> str:
 
 
 def environment_pins() -> tuple[dict[str, str], list[str]]:
-    """environment.yml's pins without ``-e .`` and the model, and the model lines."""
-    items = [i for i in environment_pip_list() if i.strip() != "-e ."]
+    """environment.yml's pins without ``-e .``, pip options (``--extra-index-url``) and the
+    model, and the model lines."""
+    items = [i for i in environment_pip_list()
+             if i.strip() != "-e ." and not i.strip().startswith("--")]
     model = [i for i in items if normalise(i.split("==")[0].strip()) == MODEL_NAME]
     rest = [i for i in items if i not in model]
     return parse_pins(rest, "environment.yml"), model

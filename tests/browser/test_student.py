@@ -1,19 +1,27 @@
 """A first-time student in JupyterLab: opens a released notebook, runs it, reads the hint of
 a visible check, fills in the solutions, sees the check pass and the heatmaps render, and
-clicks nbgrader's Validate."""
+clicks nbgrader's Validate.
+
+The server is started the way ``make lab`` starts it: on the student work folder that
+``tools/student_workspace.py`` creates (released notebooks only), as root where the tests
+run as root (``--allow-root``)."""
 from __future__ import annotations
 
 import json
 import re
-import shutil
+import subprocess
 import urllib.request
+from pathlib import Path
 
 import nbformat
 import pytest
 
+from tools import student_workspace
+
 from . import lab_ui as ui
-from .course import (SYNTHETIC_IMAGES, instructor_solution, nbgrader_meta, pick_student_assignment,
-                     png_output_count, release, solution_code_cells, written_answer_cells)
+from .conftest import start_lab, stop_lab
+from .course import (REPO, instructor_solution, nbgrader_meta, pick_student_assignment,
+                     png_output_count, solution_code_cells, written_answer_cells)
 
 pytestmark = pytest.mark.browser
 
@@ -21,15 +29,41 @@ WRITTEN_ANSWER = "Subtracting the row maximum keeps exp() from overflowing."
 
 
 @pytest.fixture(scope="module")
-def student_notebook(course_root):
-    """The released notebook copied into the student's own folder under the server root."""
+def student_work(tmp_path_factory) -> Path:
+    """The self-learner's folder, made by the same tool ``make lab`` runs."""
+    work = tmp_path_factory.mktemp("student-work")
+    student_workspace.prepare(work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def student_lab(student_work, tmp_path_factory):
+    """JupyterLab rooted at the student folder (the instructor's course/ is not in it)."""
+    server = start_lab(student_work, tmp_path_factory.mktemp("student-home"))
+    try:
+        yield server
+    finally:
+        stop_lab(server)
+
+
+@pytest.fixture(scope="module")
+def student_notebook(student_work):
     assignment = pick_student_assignment()
-    released = release(course_root, assignment)
-    rel = f"student-work/{assignment.name}/{assignment.notebook}"
-    target = course_root / rel
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(released, target)
+    assert not assignment.synthetic, "no course notebook has a graded function with a check cell"
+    rel = f"{assignment.name}/{assignment.notebook}"
+    assert (student_work / rel).is_file(), f"{rel} missing from the student folder"
     return assignment, rel
+
+
+def test_make_lab_opens_the_student_folder_and_works_as_root():
+    """`make lab` prepares the student folder and serves it, with --allow-root as root."""
+    dry = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    assert "tools/student_workspace.py student-work" in dry, dry
+    assert "--ServerApp.root_dir=student-work" in dry, dry
+    import os
+    if os.geteuid() == 0:
+        assert "--allow-root" in dry, f"JupyterLab refuses root without --allow-root:\n{dry}"
 
 
 def _check_cell_index(nb, grade_id: str) -> int:
@@ -50,7 +84,8 @@ def _validate(page, shots, step: str, expect: str):
     return dialog, message
 
 
-def test_nbgrader_lab_extension_enabled(lab):
+def test_nbgrader_lab_extension_enabled(student_lab):
+    lab = student_lab
     """The page JupyterLab serves loads @jupyter/nbgrader and disables none of it."""
     req = urllib.request.Request(lab.lab_url(), headers={"Authorization": f"token {lab.token}"})
     html = urllib.request.urlopen(req, timeout=30).read().decode()
@@ -64,16 +99,19 @@ def test_nbgrader_lab_extension_enabled(lab):
     assert not disabled, f"nbgrader lab plugins disabled: {disabled}"
 
 
-def test_student_runs_fills_and_validates(lab, page, shots, student_notebook, course_root):
+def test_student_runs_fills_and_validates(student_lab, page, shots, student_notebook, student_work):
+    lab = student_lab
     assignment, rel = student_notebook
-    released = nbformat.read(course_root / rel, as_version=4)
-    source = nbformat.read(assignment.source_path(course_root), as_version=4)
+    released = nbformat.read(student_work / rel, as_version=4)
+    source = nbformat.read(REPO / "course" / assignment.name / assignment.notebook, as_version=4)
+    assert not any("BEGIN SOLUTION" in c.source or "BEGIN HIDDEN TESTS" in c.source
+                   for c in released.cells), "the student folder holds solutions or hidden tests"
     source_by_id = {nbgrader_meta(c).get("grade_id"): c for c in source.cells}
     solutions = solution_code_cells(released)
     first_index, first_id = solutions[0]
     check_index = _check_cell_index(released, first_id)
     # every figure of the executed source notebook must render (the synthetic one has 2)
-    expected_images = SYNTHETIC_IMAGES if assignment.synthetic else png_output_count(source)
+    expected_images = png_output_count(source)
     assert expected_images > 0
 
     # 1. open the released notebook: no outputs yet, nbgrader's Validate button is there
