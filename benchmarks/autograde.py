@@ -1,15 +1,14 @@
 """Autograde throughput: stock serial ``nbgrader autograde`` against
 ``python -m grading autograde --jobs 2`` on the same synthetic submissions.
 
-Submissions are made from one assignment's notebooks: the source notebook (all correct),
-the blank release, and the mutants catalogued in tests/course/test_mutants_<assignment>.py,
-cycled to ``n_submissions``. Both graders start from identical course roots; their scores
+Submissions are made from one assignment's notebooks: the source solution, the blank
+release, and the answers catalogued in tests/course/answers/aNN_<assignment>.py (whole
+notebooks, as students hand them in), cycled to ``n_submissions``. Both graders start from identical course roots; their scores
 must be equal. Target: >= 1.8x faster with --jobs 2 on 2 cores.
 """
 from __future__ import annotations
 
 import importlib
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,24 +27,24 @@ def _grading(*args: str, root: Path) -> None:
                    check=True, capture_output=True, text=True, cwd=REPO)
 
 
-def _variants(assignment: str, notebook: str) -> list:
+def _variants(assignment: str, notebook: str, release: Path) -> list:
     sys.path.insert(0, str(REPO))
-    from tests.course.mutation import _replace_solutions
-    module = importlib.import_module(f"tests.course.test_mutants_{assignment.replace('-', '_')}")
-    source = nbformat.read(REPO / "course" / assignment / notebook, as_version=4)
-    variants = [source, None]  # None = the blank release
-    variants += [_replace_solutions(source, m) for m in module.MUTANTS.values()]
-    return variants
+    from tests.course import verdicts
+    module = importlib.import_module(
+        f"tests.course.answers.a{assignment[:2]}_{assignment[3:].replace('-', '_')}")
+    variants = {"solution": {}, "blank": None,
+                **{name: answer.cells for name, answer in module.ANSWERS.items()}}
+    return list(verdicts.submissions(assignment, notebook, release, variants,
+                                     slim_answers=False).values())
 
 
 def _make_root(root: Path, n: int, assignment: str, notebook: str) -> None:
     _grading("release", assignment, root=root)
-    variants = _variants(assignment, notebook)
+    variants = _variants(assignment, notebook, root / "release" / assignment / notebook)
     for i in range(n):
         target = root / "submitted" / f"student{i:02d}" / assignment
-        shutil.copytree(root / "release" / assignment, target)
-        if variants[i % len(variants)] is not None:
-            nbformat.write(variants[i % len(variants)], target / notebook)
+        target.mkdir(parents=True)
+        nbformat.write(variants[i % len(variants)], target / notebook)
 
 
 def _scores(root: Path, assignment: str) -> dict[tuple[str, str], float]:

@@ -21,10 +21,10 @@ NOTEBOOK = REPO / "course" / "07-efficient-attention" / "efficient_attention.ipy
 SOLUTION_IDS = ("online_softmax", "tiled_attention")
 
 _CHILD = r"""
-import json, sys, time
+import json, math, sys, time
 import numpy as np
 method, n, d, block, repeats, code = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6]
-ns = {"np": np}
+ns = {"np": np, "math": math}
 exec(code, ns)
 rng = np.random.default_rng(0)
 Q, K, V = (rng.standard_normal((n, d)) for _ in range(3))

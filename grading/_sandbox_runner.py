@@ -8,11 +8,20 @@ a timed-out cell is interrupted and execution goes on) plus:
 * a kernel that dies or cannot be interrupted is replaced by a fresh one and the remaining
   cells run there (their tests usually fail, but the cells before keep their grades);
 * the tamper guard (grading/guard.py) runs before and after every autograded test cell;
+* test cells run with ``store_history=False`` and their hidden lines are dropped from
+  ``linecache`` afterwards (:func:`_forget`): a later student cell cannot print them;
+* limits fail closed: the runner checks its own (uid, capabilities, non-dumpable, NPROC) and
+  asks the kernel launcher which kernel limits apply (``--check``); if one fails, no student
+  code runs (status "error", "sandbox could not apply limit RLIMIT_AS: ...") unless the
+  limits say ``allow_missing_limits``; the result lists what was applied;
+* a fork bomb in a non-test cell that hit the process limit and left processes behind gets
+  the kernel replaced (:func:`_needs_fresh_kernel`, :func:`_shutdown` kills everything of the
+  sandbox's uid until none is left), decided from what the cell left, not from timing;
 * the result goes back through a private file descriptor (closed in the kernel), not through
   a file the kernel could overwrite.
 
 Input: JSON on stdin ``{"notebook": ..., "limits": {...}}``. Output: JSON on ``--result-fd``
-``{"notebook": ..., "events": [...]}``.
+``{"notebook": ..., "events": [...], "applied": [...], "missing": [...]}``.
 """
 from __future__ import annotations
 
@@ -27,6 +36,7 @@ import asyncio
 import ctypes
 import json
 import os
+import hashlib
 import resource
 import secrets
 import shutil
@@ -38,7 +48,8 @@ import time
 import nbformat
 from nbformat import NotebookNode
 
-from grading import guard
+from grading import guard, hidden
+from grading._sandbox_kernel import EXIT_LIMITS as _EXIT_LIMITS
 
 KERNEL_NAME = "grading-sandbox"
 
@@ -50,27 +61,90 @@ def _log(text: str) -> None:
     print(f"[runner {time.monotonic() - _T0:7.2f}s] {text}", file=sys.stderr, flush=True)
 
 
+# What this sandbox actually applied ("RLIMIT_AS 2048 MB", ...) and what failed
+# ("RLIMIT_AS: ..."): sent back with the result; a failure stops the run (fail closed).
+_APPLIED: list[str] = []
+_FAILED: list[str] = []
+
+
 def _nondumpable() -> None:
     """Stop same-uid processes (the kernel) from ptrace-ing this process or opening its fds
-    through /proc."""
+    and memory through /proc (the notebook with hidden tests lives in this process only)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, 0
-    except Exception:  # noqa: BLE001
-        pass
+        if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE, 0
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        if libc.prctl(3, 0, 0, 0, 0) != 0:  # PR_GET_DUMPABLE
+            raise OSError("still dumpable after PR_SET_DUMPABLE")
+        _APPLIED.append("runner non-dumpable")
+    except Exception as exc:  # noqa: BLE001
+        _FAILED.append(f"PR_SET_DUMPABLE: {exc}")
+
+
+def _capabilities() -> dict[str, int]:
+    caps = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")):
+                name, value = line.split(":")
+                caps[name] = int(value, 16)
+    return caps
 
 
 def _become(uid: int) -> None:
     """Started as root inside the sandbox (no user namespace): drop every capability for
-    good and become ``uid``. Nothing of the student's has run yet."""
+    good and become ``uid``. Nothing of the student's has run yet. Running as root is never
+    acceptable (SystemExit); a capability left over is a failed limit."""
     libc = ctypes.CDLL(None, use_errno=True)
-    for cap in range(0, 64):
-        libc.prctl(24, cap, 0, 0, 0)  # PR_CAPBSET_DROP
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 40
+    dropped = True
+    for cap in range(0, last + 1):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            _FAILED.append(f"capability drop (cap {cap}): {os.strerror(ctypes.get_errno())}")
+            dropped = False
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
     if os.getuid() != uid or os.geteuid() != uid:
         raise SystemExit("could not drop privileges")
+    try:  # clear the inheritable set too (bwrap's --cap-add puts CAP_SETUID... there)
+        class _Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class _Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                        ("inheritable", ctypes.c_uint32)]
+        header = _Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        data = (_Data * 2)()
+        if libc.capset(ctypes.byref(header), data) != 0:
+            raise OSError(os.strerror(ctypes.get_errno()))
+    except Exception as exc:  # noqa: BLE001
+        _FAILED.append(f"capability drop (inheritable set): {exc}")
+    left = {k: v for k, v in _capabilities().items() if v}
+    if left:
+        _FAILED.append(f"capability drop: still held {left}")
+    elif dropped:
+        _APPLIED.append("all capabilities dropped")
+    _APPLIED.append("own uid")
+
+
+def _check_kernel_limits(limits: dict) -> None:
+    """Ask the kernel launcher (grading._sandbox_kernel --check) to apply the kernel's limits
+    to a throw-away process, and record what it applied and what failed. The launcher itself
+    refuses to start a kernel on a failure too; this tells the runner which limit."""
+    try:
+        r = subprocess.run([sys.executable, "-m", "grading._sandbox_kernel", "--check",
+                            json.dumps(limits)], capture_output=True, text=True, timeout=120,
+                           stdin=subprocess.DEVNULL)
+        report = json.loads(r.stdout.strip().splitlines()[-1])
+        _APPLIED.extend(report["applied"])
+        _FAILED.extend(report["failed"])
+    except Exception as exc:  # noqa: BLE001
+        _FAILED.append(f"kernel limits check: {type(exc).__name__}: {exc}")
 
 
 def _write_kernelspec(limits: dict) -> str:
@@ -200,6 +274,7 @@ def _make_executor(limits: dict):
 
 _PEAK_TASKS: dict[int, int] = {}
 _NPROC_LIMIT = [0]
+_IN_PIDNS = [False]  # the runner is in the sandbox's own pid namespace (bwrap)
 
 
 def _count_tasks() -> int:
@@ -310,8 +385,11 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                                             stderr=subprocess.DEVNULL)
             await ex.async_start_new_kernel_client()
         except Exception as exc:  # noqa: BLE001
+            why = f"{type(exc).__name__}: {exc}"
+            if _kernel_exit(ex) == _EXIT_LIMITS:  # the launcher refused: a limit failed
+                why = "sandbox could not apply its limits to the kernel"
             events.append({"kind": "error", "cell": None,
-                           "detail": f"kernel could not start: {type(exc).__name__}: {exc}"})
+                           "detail": f"kernel could not start: {why}"})
             break
         restart = False
         try:
@@ -362,7 +440,10 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                 _log(f"cell {label}")
                 sampler = asyncio.ensure_future(_sample_tasks(index))
                 try:
-                    await ex.async_execute_cell(cell, index, store_history=True)
+                    # test cells run without entering In/_ih/history (a later student cell
+                    # could print them); nbclient still sets their execution_count from the
+                    # kernel's execute_input, which _mark_not_executed relies on
+                    await ex.async_execute_cell(cell, index, store_history=not test)
                     executed.add(index)
                 except CellTimeoutError:
                     # interrupted but never went idle: the kernel ignores interrupts
@@ -376,6 +457,7 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                               "memory": f"memory limit ({limits['memory_mb']} MB) reached; the "
                                         "kernel hung and was restarted"}.get(
                         kind, "ignored the interrupt; kernel restarted")
+                    detail += _leftover_note(_leftover(ex))
                     _log(f"peak tasks {_PEAK_TASKS.get(index)} limit {_NPROC_LIMIT[0]}")
                     events.append({"kind": kind, "cell": label, "detail": detail})
                     troubled.add(index)
@@ -404,7 +486,8 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                     if any(o.get("ename") == "CellTimeoutError" for o in errs) or (
                             errs and elapsed >= limits["cell_timeout"]):
                         events.append({"kind": "timeout", "cell": label,
-                                       "detail": f"cell exceeded {limits['cell_timeout']} s"})
+                                       "detail": f"cell exceeded {limits['cell_timeout']} s"
+                                                 + _leftover_note(_leftover(ex))})
                     elif _limit_hit(cell, index) == "process-limit":
                         events.append({"kind": "process-limit", "cell": label,
                                        "detail": f"process limit ({limits['max_processes']})"})
@@ -419,11 +502,12 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                                 "OutputLimitError", "output limit exceeded"))
                     if errs:
                         troubled.add(index)
-                    if (_NPROC_LIMIT[0] and _PEAK_TASKS.get(index, 0) >= _NPROC_LIMIT[0] - 4
-                            and not test):
-                        # the process table is full (zombies included): later cells would
-                        # fail for it. Start afresh: kill everything, replay, go on.
-                        if not any(e["kind"] == "process-limit" and e["cell"] == label for e in events):
+                    if not test and _needs_fresh_kernel(cell, index, ex):
+                        # processes left behind (zombies included) would eat the process
+                        # budget of later cells. Start afresh: kill everything, replay, go on.
+                        _log(f"cell {label} left processes behind: fresh kernel")
+                        if (_limit_hit(cell, index) == "process-limit" and not any(
+                                e["kind"] == "process-limit" and e["cell"] == label for e in events)):
                             events.append({"kind": "process-limit", "cell": label,
                                            "detail": f"process limit ({limits['max_processes']}) "
                                                      "reached; kernel restarted"})
@@ -431,6 +515,8 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
                         index += 1
                         restart = True
                         break
+                if test:
+                    await _forget(ex, cell)
                 if test and snapshot is not None:
                     changed = guard.compare(snapshot, await fingerprint(guard.names_used(cell.source)))
                     if changed:
@@ -453,6 +539,88 @@ async def _run(nb: NotebookNode, limits: dict) -> list[dict]:
     return events
 
 
+_FORGET_CODE = r'''
+def _grading_forget(_digests):
+    import hashlib as _h, linecache as _lc, sys as _s
+    for _k, _v in list(_lc.cache.items()):
+        try:
+            _lines = list(_v[2])
+        except Exception:
+            continue
+        for _l in _lines:
+            if _h.sha256(" ".join(str(_l).split()).encode()).hexdigest() in _digests:
+                _lc.cache.pop(_k, None)
+                break
+    for _n in ("last_type", "last_value", "last_traceback", "last_exc"):
+        try:
+            delattr(_s, _n)
+        except Exception:
+            pass
+_grading_forget(%r)
+del _grading_forget
+'''
+
+
+async def _forget(ex, cell: NotebookNode) -> None:
+    """After a test cell: drop every linecache entry that holds one of its hidden lines
+    (IPython caches each cell's source there, where a later cell or a traceback could read
+    it) and the last exception (its traceback holds the test's frames). Sent as hashes, run
+    silently, not stored in the history."""
+    lines = hidden.hidden_lines(nbformat.v4.new_notebook(cells=[cell]))
+    if not lines:
+        return
+    digests = {hashlib.sha256(line.encode()).hexdigest() for line in lines}
+    msg_id = ex.kc.execute(_FORGET_CODE % (digests,), silent=True, store_history=False)
+    try:
+        await asyncio.wait_for(ex.async_wait_for_reply(msg_id), 60)
+    except Exception:  # noqa: BLE001  (a dead or wedged kernel is dealt with by the caller)
+        pass
+
+
+def _other_pids() -> list[int]:
+    """Processes of this uid other than the runner itself (zombies included)."""
+    me, uid = os.getpid(), os.getuid()
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit() and int(d) not in (me, 1):  # pid 1: bwrap's init (reaps orphans)
+            try:
+                if os.stat(f"/proc/{d}").st_uid == uid:
+                    pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+def _leftover(ex) -> list[int]:
+    """Processes of the sandbox's uid other than the runner and the kernel: what student
+    code started and left running or never reaped (zombies count against RLIMIT_NPROC).
+    Empty outside a pid namespace (there other processes of this uid are not ours)."""
+    if not _IN_PIDNS[0]:
+        return []
+    try:
+        kernel = ex.km.provisioner.process.pid
+    except Exception:  # noqa: BLE001
+        kernel = None
+    return [p for p in _other_pids() if p != kernel]
+
+
+def _leftover_note(leftover: list[int]) -> str:
+    return f"; the cell left {len(leftover)} processes behind" if leftover else ""
+
+
+def _needs_fresh_kernel(cell: NotebookNode, index: int, ex) -> bool:
+    """After a non-test cell: did it fail (an error, a timeout, the process limit) and leave
+    processes behind (a fork bomb whose children still run or were never reaped)? Then later
+    cells could find the process budget spent, so the kernel is replaced. Decided from what
+    the cell left (its outputs, the processes still there), not from when a sampler
+    happened to look, so the verdict does not depend on the machine's load (under load a
+    fork bomb may reach the cell timeout before the process limit)."""
+    failed = (_limit_hit(cell, index) == "process-limit"
+              or any(o.get("output_type") == "error" for o in cell.get("outputs", []))
+              or bool(_NPROC_LIMIT[0] and _count_tasks() >= _NPROC_LIMIT[0] - 4))
+    return failed and bool(_leftover(ex))
+
+
 async def _replay(ex, cells, upto: int, troubled: set[int], limits: dict) -> None:
     """After a kernel had to be replaced: re-run, silently, the code cells before ``upto`` that
     ran cleanly (never test cells, never the cell that killed the kernel), so the cells after
@@ -463,8 +631,10 @@ async def _replay(ex, cells, upto: int, troubled: set[int], limits: dict) -> Non
             continue
         msg_id = ex.kc.execute(cell.source, silent=True, store_history=False)
         try:
+            # the cell finished within cell_timeout when it first ran: a replay gets twice
+            # that plus a margin, so a loaded machine does not turn into lost points
             reply = await asyncio.wait_for(ex.async_wait_for_reply(msg_id),
-                                           float(limits["cell_timeout"]) + 5)
+                                           2 * float(limits["cell_timeout"]) + 30)
         except Exception:  # noqa: BLE001  (timeout or dead kernel: stop replaying)
             return
         if not reply or reply["content"].get("status") != "ok":
@@ -477,29 +647,29 @@ async def _shutdown(ex) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     except Exception:  # noqa: BLE001
         pass
-    if _NPROC_LIMIT[0]:
-        # in the sandbox (own pid namespace, own uid) everything else of this uid is the
-        # student's: kill it too, even what left the kernel's process group
-        # A fork bomb keeps forking while we list /proc: repeat until nothing of this uid is
-        # left (zombies included, they still count against RLIMIT_NPROC), or a restarted
-        # kernel would find the process budget spent and die before kernel_info.
-        me, uid = os.getpid(), os.getuid()
-        for _ in range(100):
-            found = 0
-            for d in os.listdir("/proc"):
-                if d.isdigit() and int(d) != me:
-                    try:
-                        if os.stat(f"/proc/{d}").st_uid == uid:
-                            found += 1
-                            os.kill(int(d), signal.SIGKILL)
-                    except OSError:
-                        pass
+    if _IN_PIDNS[0]:
+        # In the sandbox's own pid namespace everything else of this uid is the student's:
+        # kill it too, even what left the kernel's process group. kill(-1) signals every
+        # process we may signal except ourselves and pid 1 in one pass; a fork bomb may still
+        # fork while it runs, so repeat until nothing of this uid is left (zombies included:
+        # they count against RLIMIT_NPROC until reaped, and a restarted kernel would find the
+        # budget spent). Bounded; the wall-clock limit stays the backstop.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
             try:  # reap our own dead children (the kernel) so they stop counting
                 while os.waitpid(-1, os.WNOHANG)[0] > 0:
                     pass
             except ChildProcessError:
                 pass
-            if not found:
+            left = _other_pids()
+            if not left:
+                break
+            if time.monotonic() > deadline:
+                _log(f"{len(left)} processes of the sandbox uid still there after 60 s")
                 break
             await asyncio.sleep(0.05)
     try:
@@ -540,20 +710,37 @@ def main(argv: list[str] | None = None) -> int:
     nproc = limits.get("nproc_rlimit")
     if nproc and args.uid is not None:
         _NPROC_LIMIT[0] = int(nproc)  # only meaningful when the uid is the sandbox's own
-    if nproc:
+    _IN_PIDNS[0] = bool(args.input_dir)  # started by bwrap: own pid namespace
+    for name, which, value in (("RLIMIT_NPROC", resource.RLIMIT_NPROC, nproc),
+                               ("RLIMIT_CORE", resource.RLIMIT_CORE, 0)):
+        if value is None:
+            continue
         try:
-            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        except (ValueError, OSError):
-            pass
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(which, (int(value), int(value)))
+        except (ValueError, OSError) as exc:
+            _FAILED.append(f"{name} (runner): {exc} (wanted {value}, current "
+                           f"{resource.getrlimit(which)})")
     _write_kernelspec(limits)
-    try:
-        events = asyncio.run(_run(nb, limits))
-    except Exception as exc:  # noqa: BLE001
-        import traceback
-        traceback.print_exc()
-        events = [{"kind": "error", "cell": None, "detail": f"{type(exc).__name__}: {exc}"}]
-    out.write(json.dumps({"notebook": nb, "events": events}))
+    _check_kernel_limits(limits)
+    missing: list[str] = []
+    if _FAILED and not limits.get("allow_missing_limits"):
+        # fail closed: no student code runs in a sandbox that lacks one of its limits
+        detail = "sandbox could not apply limit " + "; ".join(_FAILED)
+        _log(detail)
+        events = [{"kind": "error", "cell": None, "detail": detail}]
+        for cell in nb.cells:
+            if _is_test_cell(cell):
+                cell.outputs = [_error_output("GradingError", detail)]
+    else:
+        missing = list(_FAILED)
+        try:
+            events = asyncio.run(_run(nb, limits))
+        except Exception as exc:  # noqa: BLE001
+            import traceback
+            traceback.print_exc()
+            events = [{"kind": "error", "cell": None, "detail": f"{type(exc).__name__}: {exc}"}]
+    out.write(json.dumps({"notebook": nb, "events": events, "applied": _APPLIED,
+                          "missing": missing}))
     out.flush()
     out.close()
     _log("result written")

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading import cgroups
 from grading.config import cell_timeout, load_config
 
 STATE_FILE = "grading_state.json"
@@ -138,6 +139,8 @@ class Summary:
     ignored: list = field(default_factory=list)     # (path, why) not a submission
     isolation: set = field(default_factory=set)
     seconds: float = 0.0
+    caps: str = ""                                  # cgroup caps in force (grading/cgroups.py)
+    peak_mb: float | None = None                    # highest sandbox memory peak of the run
 
 
 def source_assignments(source_dir: Path) -> list[str]:
@@ -315,6 +318,21 @@ def _last_error_line(text: str, log: str = "") -> str:
     return lines[-1][:300] if lines else "unknown error"
 
 
+@contextlib.contextmanager
+def _environ(values: dict[str, str]):
+    """os.environ with ``values`` for the duration (inherited by the worker processes)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def ensure_tools_on_path() -> None:
     """nbgrader runs the ``alembic`` script of its environment when it creates a
     gradebook; make this interpreter's bin/ folder findable even without an activated venv."""
@@ -382,6 +400,8 @@ def _interpret(job: Job, raw: dict, notebooks: list[str]) -> tuple[Result, dict[
         elif name in outcomes:
             o = outcomes[name]
             per_nb[name] = {"status": o.get("status", "ok"), "reason": o.get("reason", "")}
+            if o.get("usage"):  # cgroup caps, peak memory, OOM kills (grading/cgroups.py)
+                per_nb[name]["usage"] = o["usage"]
         else:
             reason = failure or "not executed"
             if path.stat().st_size == 0:
@@ -426,7 +446,11 @@ def release(course_root: Path, assignments: list[str], cfg=None, log=print) -> d
 
 def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: int = 1,
               timeout: int | None = None, force: bool = False, progress: bool = True,
-              log=print) -> Summary:
+              allow_no_cgroups: bool = False, log=print) -> Summary:
+    """Grade every (changed) submission, ``jobs`` at a time. With ``jobs`` > 1 each sandbox
+    needs a cgroup (grading/cgroups.py): where none can be made this raises
+    :class:`grading.cgroups.RefusedError` unless ``allow_no_cgroups`` or
+    ``c.SandboxCgroups.allow_parallel_without`` opts out."""
     from tqdm import tqdm
 
     ensure_tools_on_path()
@@ -438,6 +462,9 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
     db_url = cfg.CourseDirectory.get("db_url") or f"sqlite:///{course_root / 'gradebook.db'}"
     summary = Summary()
     start = time.perf_counter()
+    # fail closed before anything is graded: parallel sandboxes need their own cgroups
+    worker_env, summary.caps = cgroups.run_policy(max(1, jobs), cgroups.settings_from_config(cfg),
+                                                  allow_no_cgroups)
     if assignments:
         unknown = sorted(set(assignments) - set(source_assignments(source_dir)))
         if unknown:
@@ -492,7 +519,8 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
                     bar.set_postfix_str(("grading " + ", ".join(running[-3:])) if running
                                         else f"last {who}", refresh=False)
 
-        with tempfile.TemporaryDirectory(prefix=".grading-work-", dir=course_root) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".grading-work-", dir=course_root) as tmp, \
+                _environ(worker_env):  # the workers' sandboxes read GRADING_JOBS, GRADING_CGROUPS
             workdir = Path(tmp)
             with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
                 futures = [pool.submit(run, job) for job in todo]
@@ -512,6 +540,10 @@ def autograde(course_root: Path, assignments: list[str] | None = None, *, jobs: 
                     save_state(course_root, state)
                     if result.isolation:
                         summary.isolation.add(result.isolation)
+                    for nb in result.notebooks.values():
+                        peak = nb.get("usage", {}).get("peak_mb")
+                        if peak is not None and (summary.peak_mb or 0) < peak:
+                            summary.peak_mb = peak
                     (summary.graded if result.status == "ok" else summary.failed).append(result)
                     with bar_lock:
                         if result.status != "ok":

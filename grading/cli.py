@@ -2,14 +2,16 @@
 
     python -m grading release   [ASSIGNMENT...]              [--course-root DIR]
     python -m grading autograde [ASSIGNMENT...] [--jobs N] [--timeout S] [--force] [--no-progress]
+                                [--allow-no-cgroups]
     python -m grading report    [--format table|csv|json] [--per-student]
     python -m grading feedback  [ASSIGNMENT...]
 
 ``--course-root`` defaults to the repository's grading/ folder; any other folder (even a
 fresh, empty one) works: the source notebooks are always read from the repository's
 course/ folder (``grading/nbgrader_config.py``). Exit status: 0 unless the command itself
-could not run (bad configuration, unknown assignment, a release that failed); problems with
-single submissions are listed in the output and in ``report``.
+could not run (bad configuration, unknown assignment, a release that failed, ``--jobs`` > 1
+where no cgroup can cap each submission, see grading/cgroups.py); problems with single
+submissions are listed in the output and in ``report``.
 """
 from __future__ import annotations
 
@@ -44,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true",
                    help="re-grade submissions that are unchanged since they were last graded")
     a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.add_argument("--allow-no-cgroups", action="store_true",
+                   help="grade with --jobs > 1 even where no cgroup can cap each submission's "
+                        "total memory, processes and CPU (per-process limits only; "
+                        "c.SandboxCgroups.allow_parallel_without in nbgrader_config.py)")
 
     rep = sub.add_parser("report", parents=[common], help="print grades")
     rep.add_argument("--format", choices=["table", "csv", "json"], default="table")
@@ -84,7 +90,8 @@ def cmd_autograde(args, cfg) -> int:
     if args.timeout is not None and args.timeout < 1:
         raise ValueError("--timeout must be at least 1 second")
     s = autograde(args.course_root, args.assignments or None, jobs=args.jobs,
-                  timeout=args.timeout, force=args.force, progress=not args.no_progress)
+                  timeout=args.timeout, force=args.force, progress=not args.no_progress,
+                  allow_no_cgroups=args.allow_no_cgroups)
     for path, why in s.ignored:
         print(_printable(f"ignored {path}: {why}"))
     problems = [r for r in s.failed]
@@ -99,6 +106,12 @@ def cmd_autograde(args, cfg) -> int:
         print(f"  skipped      {student}/{assignment}: {why}")
     if s.isolation:
         print("isolation: " + " | ".join(sorted(s.isolation)))
+        if any("WARNING" in i for i in s.isolation):  # no sandbox, or limits missing
+            print("!" * 78 + "\nWARNING: some submissions were graded WITHOUT the full "
+                  "sandbox (see 'isolation' above):\nstudent code could read hidden tests "
+                  "and the gradebook, or ran without some limits.\n" + "!" * 78)
+    print("caps: " + s.caps + ("" if s.peak_mb is None else
+                               f"; highest memory peak of a submission: {s.peak_mb:.0f} MB"))
     return 0
 
 
@@ -130,12 +143,18 @@ def cmd_feedback(args, cfg) -> int:
     pairs = sorted((a.name, s.name) for s in (autograded.iterdir() if autograded.is_dir() else [])
                    if s.is_dir() for a in s.iterdir() if a.is_dir() and a.name in wanted)
     done = failed = 0
+    from grading.preprocessors import DELIMITER_NOTES
     for assignment, student in pairs:
         coursedir = CourseDirectory(config=cfg)
         coursedir.assignment_id, coursedir.student_id = assignment, student
         app = GenerateFeedback(coursedir=coursedir, config=cfg)
         app.force = True
+        seen = len(DELIMITER_NOTES)
         result = capture_log(app)
+        for note in DELIMITER_NOTES[seen:]:  # a student typed hidden-test delimiters
+            print(_printable(f"  note   {note['student']}/{note['assignment']}/{note['notebook']}: "
+                             f"'{note['text']}' in cell(s) {', '.join(note['cells'])} made "
+                             "inert (reserved for test cells)"))
         if result.get("success"):
             done += 1
         else:

@@ -29,13 +29,24 @@ IPython input/AST transformers that rewrite test cells, custom exception handler
 runner from the kernel's execute reply, not from what the kernel leaves in the outputs
 (``clear_output`` cannot erase a failure).
 
+What it sees: the objects in :data:`TARGETS`, the ``sys.modules`` entries of :data:`MODULES`,
+every function defined in :data:`FUNCTION_MODULES` (the course modules whose functions tests
+call for reference values or checks: ``helpers.checks``, ``helpers.model``, ``helpers.data``),
+the names locked cells bound with ``import``, IPython's execution machinery, trace functions
+and import hooks. What it cannot see is listed below and in grading/README.md ("The tamper
+guard: what it sees"); nor can anything in-process keep a hidden test from the student's own
+function that it calls: that function sees its arguments and its caller's frame (see
+grading/README.md, "What stays possible in-process", and grading/hidden.py for the output
+redaction that catches verbatim quotes).
+
 Limits (documented, not closed): all checks run inside the student's Python process, so a
 determined student who patches the primitives the check itself uses (``id``, ``getattr``,
 ``type.__dict__`` lookups) consistently, or who writes process memory with ``ctypes``, or who
 patches a comparison *during* a test cell and restores it before the cell ends (e.g. from
 inside the graded function), can defeat it. Such code is visible in the submission: the
-grader's report lists no tamper, but the source shows it. Objects not in :data:`TARGETS`
-(e.g. ``np.linalg.norm``) are not guarded; hidden tests should compare with the guarded
+grader's report lists no tamper, but the source shows it. Audit hooks (``sys.addaudithook``)
+cannot be listed, so they are not seen either. Objects not in :data:`TARGETS`
+(e.g. ``np.linalg.norm``, ``helpers.heatmap``) are not guarded; hidden tests should compare with the guarded
 functions or plain ``assert`` on values computed in the test cell.
 """
 from __future__ import annotations
@@ -71,7 +82,14 @@ TARGETS: tuple[str, ...] = (
 # Modules whose sys.modules entry must stay the genuine module object.
 MODULES: tuple[str, ...] = ("numpy", "numpy.testing", "torch", "torch.testing", "torch.nn",
                             "torch.nn.functional", "math", "builtins", "sys", "helpers",
-                            "helpers.checks")
+                            "helpers.checks", "helpers.model", "helpers.data")
+
+# The course's own modules whose functions tests call for their reference values or checks
+# (hidden tests of 06 call helpers.model.qk_weights and run_minilm; visible tests call
+# helpers.checks; helpers.data makes the shared inputs): every function defined in them (and,
+# for a package, in its submodules) is fingerprinted. helpers.heatmap and helpers.patches
+# only draw figures and are not guarded.
+FUNCTION_MODULES: tuple[str, ...] = ("helpers.checks", "helpers.model", "helpers.data")
 
 # Human-readable names for the error message.
 ALIASES = {"numpy": "np", "numpy.testing": "np.testing"}
@@ -80,7 +98,7 @@ ALIASES = {"numpy": "np", "numpy.testing": "np.testing"}
 # patch between checks, so each run defines everything afresh and deletes it again. The
 # result is read through the execute request's user_expressions.
 FINGERPRINT_CODE = r'''
-def _grading_fp_run(_targets, _modules, _bindings):
+def _grading_fp_run(_targets, _modules, _bindings, _function_modules):
     import sys as _s, importlib as _il, json as _j, threading as _th
     _cwd = [p for p in _s.path if p in ("", ".") or not p.startswith(("/usr", _s.base_prefix, _s.prefix))]
     _saved = list(_s.path)
@@ -128,12 +146,14 @@ def _grading_fp_run(_targets, _modules, _bindings):
             out[t] = fp(getattr(m, attr))
         except Exception as e:
             out[t] = "missing:" + type(e).__name__
-    if "helpers.checks" in _modules and "helpers.checks" in _s.modules:
-        import pkgutil as _pk
-        _hc = _s.modules["helpers.checks"]
-        _subs = ["helpers.checks"]
-        for _info in _pk.iter_modules(getattr(_hc, "__path__", [])):
-            _subs.append("helpers.checks." + _info.name)
+    import pkgutil as _pk
+    for _fm in _function_modules:
+        if _fm not in _modules or _fm not in _s.modules:
+            continue
+        _hc = _s.modules[_fm]
+        _subs = [_fm]
+        for _info in _pk.iter_modules(getattr(_hc, "__path__", None) or []):
+            _subs.append(_fm + "." + _info.name)
         for _name in _subs:
             try:
                 _sm = _il.import_module(_name)
@@ -181,7 +201,8 @@ def _grading_fp_run(_targets, _modules, _bindings):
             bad.append(name)
     out["bindings"] = bad
     return _j.dumps(out)
-_grading_fp_out = "%(nonce)s" + _grading_fp_run(%(targets)r, %(modules)r, %(bindings)r)
+_grading_fp_out = "%(nonce)s" + _grading_fp_run(%(targets)r, %(modules)r, %(bindings)r,
+                                                %(function_modules)r)
 del _grading_fp_run
 '''
 
@@ -215,7 +236,8 @@ def fingerprint_code(bindings: dict[str, tuple[str, str | None]] | None = None,
     an input transformer that blanks it would otherwise leave the previous answer in place."""
     return FINGERPRINT_CODE % {"targets": list(TARGETS),
                                "modules": list(MODULES if modules is None else modules),
-                               "bindings": dict(bindings or {}), "nonce": nonce}
+                               "bindings": dict(bindings or {}), "nonce": nonce,
+                               "function_modules": list(FUNCTION_MODULES)}
 
 
 def parse_result(user_expressions: dict, nonce: str = "") -> dict | None:

@@ -61,12 +61,36 @@ c.Autograde.autograde_preprocessors = [
 c.LimitOutput.max_lines = 1000
 c.LimitOutput.max_traceback = 100
 
-# Feedback shows grades, never hidden tests: ClearHiddenTests removes the hidden source and
+# Feedback shows grades, never hidden tests. NeutraliseHiddenTestDelimiters first makes
+# delimiter text a student typed into a non-test cell inert (ClearHiddenTests would raise and
+# the student would get no feedback). ClearHiddenTests removes the hidden source and
 # HideHiddenTestTracebacks (run first, while the markers are still there) reduces errors
 # of hidden-test cells to "ExceptionType: message" (a traceback would quote hidden lines).
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "grading.preprocessors.NeutraliseHiddenTestDelimiters",
     "grading.preprocessors.HideHiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Every HTML page made from a student's notebook is sanitised (grading/sanitize.py): the
+# feedback, and the formgrader's view of a submission (nbgrader renders it with
+# HTMLExporter and this configuration, inside JupyterLab's origin). Markdown, raw cells and
+# HTML outputs are cleaned against an allowlist; outputs a page could run or load something
+# from (JavaScript, widgets, unknown types, image metadata) are dropped.
+c.HTMLExporter.sanitize_html = True
+c.HTMLExporter.filters = {"clean_html": "grading.sanitize.clean_html",
+                          "markdown2html": "grading.sanitize.SanitizedMarkdown"}
+c.HTMLExporter.preprocessors = ["grading.sanitize.SanitizeOutputs"]
+c.HTMLExporter.exclude_anchor_links = True  # heading ids are dropped: their links would be dead
+
+# Caps per sandboxed submission: one cgroup each (grading/cgroups.py, grading/README.md
+# "Isolation and deployment"), on ALL its processes together. The memory cap in force is
+# min(memory_mb, 80% of RAM / --jobs); processes default to the per-process limit + 64; CPU
+# to CPUs / --jobs. `python -m grading autograde --jobs N` (N > 1) refuses to run where no
+# cgroup can be created unless allow_parallel_without is True (or --allow-no-cgroups).
+c.SandboxCgroups.memory_mb = 4096
+c.SandboxCgroups.max_processes = 0  # 0: derived
+c.SandboxCgroups.cpus = 0.0  # 0: derived
+c.SandboxCgroups.allow_parallel_without = False

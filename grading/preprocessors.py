@@ -3,6 +3,8 @@
 * :class:`SandboxedExecute` replaces nbgrader's ``Execute`` in the autograde chain: the
   notebook runs through :func:`grading.sandbox.execute_notebook` (isolation and resource
   limits), configured by the same ``Execute`` options (``c.Execute.timeout``).
+* :class:`NeutraliseHiddenTestDelimiters` is for feedback: delimiter text a student typed
+  into a non-test cell would make nbgrader's ClearHiddenTests raise (no feedback at all).
 * :class:`HideHiddenTestTracebacks` is for feedback: the error output of a cell with hidden
   tests becomes "ExceptionType: message" only, because an IPython traceback quotes the
   failing (hidden) line.
@@ -63,16 +65,22 @@ class SandboxedExecute(Execute):
         workdir = Path(resources.get("metadata", {}).get("path") or ".")
         sandbox = _sandbox()
         if sandbox is None:
+            from grading import hidden
+            secrets = hidden.hidden_lines(nb)
             nb, resources, record = self._execute_unsandboxed(nb, resources)
+            hidden.redact_outputs(nb, secrets)  # as grading.sandbox does
         else:
             limits = sandbox.Limits()
             if self.timeout is not None and any(
                     f.name == "cell_timeout" for f in dataclasses.fields(limits)):
                 limits = dataclasses.replace(limits, cell_timeout=self.timeout)
+            from grading import cgroups  # c.SandboxCgroups: caps per sandbox (issue 14)
+            cgroups.configure(self.config)
             outcome = sandbox.execute_notebook(nb, workdir, limits)
             nb = outcome.notebook
             record = {"status": outcome.status, "reason": outcome.reason or "",
-                      "isolation": getattr(outcome, "isolation", "")}
+                      "isolation": getattr(outcome, "isolation", ""),
+                      "usage": getattr(outcome, "usage", {})}
         record["notebook"] = notebook_id
         if record["status"] != "ok":
             _mark_not_executed(nb, record["reason"] or record["status"])
@@ -129,6 +137,58 @@ class HideHiddenTestTracebacks(NbGraderPreprocessor):
                 outputs.append(out)
         cell.outputs = outputs
         return cell, resources
+
+
+# Cells whose hidden-test delimiter text NeutraliseHiddenTestDelimiters made inert, in order:
+# {"student", "assignment", "notebook", "cells": [labels]}. `python -m grading feedback`
+# prints them; stock nbgrader logs a warning.
+DELIMITER_NOTES: list[dict[str, Any]] = []
+
+# never quotes the delimiter itself (ClearHiddenTests runs on this text afterwards)
+_DELIMITER_NOTE = ("[grader] This cell contained hidden-test delimiter text, which is "
+                   "reserved for hidden tests; it is shown as '{inert}' in this feedback.")
+
+
+class NeutraliseHiddenTestDelimiters(NbGraderPreprocessor):
+    """For feedback, before HideHiddenTestTracebacks and ClearHiddenTests: the hidden-test
+    delimiters ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS") belong in test cells only. Typed
+    into any other cell (a solution, a markdown answer, a free code cell), they make
+    nbgrader's ClearHiddenTests raise ("No end hidden tests statement found", "Hidden test
+    region detected in a non-grade cell") and the student gets no feedback at all; with both
+    delimiters in a solution cell it would silently cut the student's code between them.
+    Here the text is made inert in every non-test cell, a note at the top of the cell tells
+    the student why, and the cell is recorded (warning + :data:`DELIMITER_NOTES`) for the
+    instructor. Test cells come from the gradebook, never from the student."""
+
+    begin_test_delimeter = Unicode("BEGIN HIDDEN TESTS").tag(config=True)
+    end_test_delimeter = Unicode("END HIDDEN TESTS").tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from grading import hidden
+
+        begin, end = self.begin_test_delimeter, self.end_test_delimeter
+        cells = []
+        for index, cell in enumerate(nb.cells):
+            if hidden.is_test_cell(cell) or not hidden.has_delimiter(cell.source, begin, end):
+                continue
+            label = (cell.get("metadata", {}).get("nbgrader", {}) or {}).get("grade_id") \
+                or f"#{index + 1}"
+            texts = [t for t in (begin, end) if t in cell.source]
+            cell.source = hidden.neutralise_delimiters(cell.source, begin, end)
+            note = _DELIMITER_NOTE.format(inert="', '".join(t.replace(" ", "-") for t in texts))
+            cell.source = (f"# {note}\n" if cell.cell_type == "code" else f"*{note}*\n\n") \
+                + cell.source
+            cells.append(label)
+        if cells:
+            info = resources.get("nbgrader", {})
+            record = {"student": info.get("student", "?"), "assignment": info.get("assignment", "?"),
+                      "notebook": info.get("notebook", "?"), "cells": cells,
+                      "text": begin}
+            DELIMITER_NOTES.append(record)
+            self.log.warning("%s/%s/%s: hidden-test delimiter text in non-test cell(s) %s "
+                             "made inert for feedback", record["student"], record["assignment"],
+                             record["notebook"], ", ".join(cells))
+        return nb, resources
 
 
 class RestoreCellFlags(NbGraderPreprocessor):

@@ -14,10 +14,14 @@ private loopback; own pid, ipc, uts, user namespaces), as an unprivileged uid of
 grader runs as root (so RLIMIT_NPROC counts only this sandbox and nothing in it is root outside),
 on a filesystem built from nothing: /usr, /etc, the Python installation and the virtual
 environment read-only, the repo's ``helpers`` and ``grading`` packages read-only, a private
-size-limited /tmp, and a writable copy of the submission folder inside it. The repo's course/
+size-limited /tmp, and a writable copy of the submission folder inside it, without any
+notebook or file holding hidden tests (:func:`_copy_submission`: the notebook being executed
+lives only in the runner's memory). The repo's course/
 (solutions, hidden tests), other submissions, the gradebook, the instructor's home and every
 grading runtime folder are simply not there. Per-process limits (address space, CPU seconds,
-file size, processes) are set before the kernel starts; total output is capped while it streams;
+file size, processes) are set before the kernel starts and checked: one that cannot be
+applied stops the run with status "error" naming it, unless GRADING_ALLOW_MISSING_LIMITS=1
+(``Outcome.isolation`` lists what was applied); total output is capped while it streams;
 the whole run has a wall-clock limit after which the sandbox is killed.
 
 Without bwrap (macOS, Windows, a Linux without user namespaces) the same runner runs as a plain
@@ -43,6 +47,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from grading import hidden
+from grading import cgroups
 
 STATUSES = ("ok", "timeout", "memory", "process-limit", "dead-kernel", "output-limit",
             "tampered", "error")
@@ -77,6 +84,7 @@ class Outcome:
     isolation: str
     seconds: float = 0.0
     events: list = dataclasses.field(default_factory=list)
+    usage: dict = dataclasses.field(default_factory=dict)  # cgroup caps and peak (cgroups.Usage)
 
 
 class SandboxWarning(UserWarning):
@@ -120,8 +128,29 @@ def isolation_summary() -> str:
         return (f"bubblewrap sandbox ({_bwrap()}): no network, private /tmp, read-only "
                 f"environment, no course/ gradebook or other submissions, runs as {who}; "
                 "resource limits on memory, CPU, processes, file and output size")
-    return ("WARNING: NO SANDBOX (bubblewrap not available): resource limits only; student "
-            "code can read and write everything the grader can (install bubblewrap)")
+    why = ("GRADING_NO_BWRAP is set" if os.environ.get("GRADING_NO_BWRAP")
+           else "bubblewrap not available")
+    return (f"WARNING: NO SANDBOX ({why}): resource limits only; student code can read and "
+            "write everything the grader can, hidden tests and the gradebook included "
+            "(install bubblewrap; unset GRADING_NO_BWRAP)")
+
+
+def _allow_missing_limits() -> bool:
+    """GRADING_ALLOW_MISSING_LIMITS=1: grade even where a resource limit, the parent-death
+    signal, non-dumpability or the capability drop cannot be applied (the isolation string
+    then lists what is missing). Default: refuse to run student code."""
+    return os.environ.get("GRADING_ALLOW_MISSING_LIMITS", "").strip().lower() in (
+        "1", "true", "yes")
+
+
+def _with_applied(isolation: str, applied: list | None, missing: list | None) -> str:
+    """The isolation summary plus what the runner reports it actually applied."""
+    if applied is None:
+        return isolation + "; limits applied: unknown (the runner did not report them)"
+    text = f"{isolation}; limits applied: {', '.join(applied) or 'none'}"
+    if missing:
+        text += f"; WARNING: NOT APPLIED (GRADING_ALLOW_MISSING_LIMITS): {', '.join(missing)}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,13 +186,54 @@ def _chown_tree(root: Path, uid: int) -> None:
                 pass
 
 
-def _copy_submission(src: Path, dst: Path) -> None:
-    """Copy the submission folder without following symlinks (a link to the gradebook stays
-    a link, which points at nothing inside the sandbox)."""
-    if src.is_dir():
-        shutil.copytree(src, dst, symlinks=True)
-    else:
+_HIDDEN_MARKERS = (b"BEGIN HIDDEN TESTS", b"END HIDDEN TESTS")
+
+
+def _holds_hidden_marker(path: Path) -> bool:
+    """Whether a file's bytes contain a hidden-test delimiter (read in 1 MB chunks)."""
+    keep = max(len(m) for m in _HIDDEN_MARKERS)
+    tail = b""
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                block = tail + chunk
+                if any(m in block for m in _HIDDEN_MARKERS):
+                    return True
+                tail = block[-keep:]
+    except OSError:
+        return True  # unreadable for us: do not hand it to student code either
+    return False
+
+
+def _copy_submission(src: Path, dst: Path) -> list[str]:
+    """The kernel's working copy of the submission folder; returns what was left out.
+
+    The folder nbgrader hands over is ``autograded/<student>/<assignment>/``: it holds the
+    student's own files, the assignment's non-notebook files, and nbgrader's notebooks: the
+    one being executed with its hidden tests restored from the gradebook, and the autograded
+    notebooks (hidden tests and outputs) of the assignment's notebooks graded before it. So
+    the copy holds every file EXCEPT: every ``*.ipynb`` at any depth (students' notebooks
+    never land there: nbgrader copies only non-notebook files of a submission), every
+    ``.ipynb_checkpoints`` folder, and every file whose bytes contain a hidden-test
+    delimiter. The notebook being executed exists only in the runner's memory. Symlinks
+    are copied as links (a link to the gradebook points at nothing inside the sandbox)."""
+    left_out: list[str] = []
+    if not src.is_dir():
         dst.mkdir(parents=True)
+        return left_out
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = set()
+        for name in names:
+            path = Path(folder, name)
+            if (name.lower().endswith(".ipynb") or name == ".ipynb_checkpoints"
+                    or (path.is_file() and not path.is_symlink() and _holds_hidden_marker(path))):
+                skip.add(name)
+                left_out.append(str(path.relative_to(src)))
+        return skip
+
+    shutil.copytree(src, dst, symlinks=True, ignore=ignore)
+    return left_out
 
 
 def _fail_untested(nb: nbformat.NotebookNode, text: str) -> nbformat.NotebookNode:
@@ -231,14 +301,18 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: Path,
         # NPROC counts every process of this user: allow what already runs plus the budget
         lim["nproc_rlimit"] = _count_user_processes(os.getuid()) + limits.max_processes
     lim["pdeathsig"] = True
+    # fail closed: a limit that cannot be applied stops the run, unless the instructor opted
+    # out (GRADING_ALLOW_MISSING_LIMITS=1, see grading/README.md)
+    lim["allow_missing_limits"] = _allow_missing_limits()
     payload = json.dumps({"notebook": nb, "limits": lim}).encode()
 
     job = Path(tempfile.mkdtemp(prefix="grading-sbx-"))
     opened: list[int] = []
+    group = None  # this sandbox's cgroup (grading/cgroups.py), removed in `finally`
     try:
         work = job / "work"
         try:
-            _copy_submission(Path(workdir), work)
+            _copy_submission(Path(workdir), work)  # without anything holding hidden tests
         except Exception as exc:  # noqa: BLE001
             return Outcome(_fail_untested(nb, "submission folder unreadable"), "error",
                            f"could not copy the submission folder: {exc}", isolation,
@@ -262,9 +336,20 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: Path,
             cwd = str(work)
             pass_fds = (w_fd,)
             env = dict(os.environ, **env)
+        # one cgroup per sandbox: total memory, processes, CPU share (issue 14)
+        group, note = cgroups.sandbox_group(limits.max_processes)
+        isolation = f"{isolation}; {note}"
+        if group is None and cgroups.required():
+            log.close()
+            os.close(r_fd)
+            os.close(w_fd)
+            return Outcome(_fail_untested(nb, "no cgroup for this sandbox"), "error",
+                           f"refused to run without the cgroup parallel grading needs: {note}",
+                           isolation, time.monotonic() - t0)
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log, stderr=log, cwd=cwd,
-                                    env=env, pass_fds=pass_fds, start_new_session=True)
+                                    env=env, pass_fds=pass_fds, start_new_session=True,
+                                    preexec_fn=group.enter if group else None)
         except Exception as exc:  # noqa: BLE001
             os.close(r_fd)
             os.close(w_fd)
@@ -275,6 +360,8 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: Path,
                 os.close(fd)
             opened.clear()
         os.close(w_fd)
+        if group is not None:
+            group.watch(job / "runner.log")
         cap = limits.max_output_bytes * 3 + len(payload) * 2 + 50_000_000
         chunks: list[bytes] = []
         state = {"size": 0, "overflow": False}
@@ -307,29 +394,39 @@ def execute_notebook(nb: nbformat.NotebookNode, workdir: Path,
         th.join(timeout=30)
         log.close()
         elapsed = time.monotonic() - t0
+        usage = group.finish() if group is not None else None
+        capped = group.events(usage) if group is not None else []
         if timed_out:
             return Outcome(_fail_untested(nb, "grading stopped at the wall-clock limit"), "timeout",
                            f"timeout: the whole notebook exceeded the wall-clock limit of {wall:.0f} s",
-                           isolation, elapsed)
+                           isolation, elapsed, capped, cgroups.usage_dict(usage))
         try:
             result = json.loads(b"".join(chunks))
             out = nbformat.from_dict(result["notebook"])
             events = list(result["events"])
+            isolation = _with_applied(isolation, result.get("applied"), result.get("missing"))
         except Exception:  # noqa: BLE001
             tail = (job / "runner.log").read_bytes()[-2000:].decode("utf-8", "replace")
-            return Outcome(_fail_untested(nb, "the grader's runner failed"), "error",
-                           f"sandbox runner failed (exit {proc.returncode}): {tail.strip()[-500:]}",
-                           isolation, elapsed)
+            status, reason = _summarise(capped) if capped else ("error", "")
+            return Outcome(_fail_untested(nb, "the grader's runner failed"), status,
+                           reason or f"sandbox runner failed (exit {proc.returncode}): "
+                                     f"{tail.strip()[-500:]}",
+                           isolation, elapsed, capped, cgroups.usage_dict(usage))
         if state["overflow"]:
             events.append({"kind": "output-limit", "cell": None, "detail": "result too large"})
+        events = cgroups.merge_events(events, capped)
+        # last line of defence: no output line quoting a hidden test leaves the grader
+        hidden.redact_outputs(out, hidden.hidden_lines(nb))
         status, reason = _summarise(events)
-        return Outcome(out, status, reason, isolation, elapsed, events)
+        return Outcome(out, status, reason, isolation, elapsed, events, cgroups.usage_dict(usage))
     finally:
         for fd in opened:
             try:
                 os.close(fd)
             except OSError:
                 pass
+        if group is not None:
+            group.remove()
         if not os.environ.get("GRADING_KEEP_SANDBOX_DIR"):
             shutil.rmtree(job, ignore_errors=True)
 
@@ -405,20 +502,22 @@ def _ro_paths() -> list[Path]:
     return uniq
 
 
-def _mask_runtime_data(package: Path) -> list[str]:
-    """bwrap arguments hiding everything in a bound package folder but its code.
+def _package_binds(package: Path) -> list[str]:
+    """bwrap arguments showing a package folder's code and nothing else.
 
     grading/ is also the default course root: its gradebook.db (which stores the hidden
-    tests), release/, submitted/, autograded/ and feedback/ must stay out of sight."""
-    if not package.is_dir() or package.name not in ("grading", "helpers"):
-        return []
-    args: list[str] = []
+    tests), release/, submitted/, autograded/, feedback/, a grading run's work folder and
+    files that appear there later (a gradebook journal during a merge, a new autograded
+    notebook) must stay out of sight. So the folder is an empty tmpfs, each code entry
+    (``*.py``, ``__pycache__``, sub-packages) is bound into it read-only, and the tmpfs is
+    remounted read-only: an allow-list, fixed when the sandbox starts."""
+    args = ["--perms", "0755", "--tmpfs", str(package)]
     for entry in sorted(package.iterdir()):
         code = entry.suffix in (".py", ".pyi", ".typed") or entry.name == "__pycache__"
-        if code or (entry.is_dir() and (entry / "__init__.py").exists()):
+        if entry.is_symlink() or not (code or (entry.is_dir() and (entry / "__init__.py").exists())):
             continue
-        args += ["--tmpfs", str(entry)] if entry.is_dir() else ["--ro-bind", "/dev/null", str(entry)]
-    return args
+        args += ["--ro-bind", str(entry), str(entry)]
+    return args + ["--remount-ro", str(package)]
 
 
 def _bwrap_command(bwrap: str, work: Path, limits: Limits) -> tuple[list[str], list[int]]:
@@ -431,14 +530,17 @@ def _bwrap_command(bwrap: str, work: Path, limits: Limits) -> tuple[list[str], l
     cmd += ["--perms", "1777", "--size", str(int(limits.tmp_mb) * 1024 * 1024),
             "--tmpfs", "/tmp"]
     made: set[Path] = {Path("/tmp")}
+    packages = {d for d in (_package_dir("grading"), _package_dir("helpers")) if d is not None}
     for p in _ro_paths():
         # bwrap would create missing parents 0700 (unreadable for the sandbox uid)
         for parent in reversed(p.parents[:-1]):
             if parent not in made:
                 made.add(parent)
                 cmd += ["--perms", "0755", "--dir", str(parent)]
-        cmd += ["--ro-bind", str(p), str(p)]
-        cmd += _mask_runtime_data(p)
+        if p.is_dir() and p in packages:
+            cmd += _package_binds(p)
+        else:
+            cmd += ["--ro-bind", str(p), str(p)]
     for name in ("bin", "lib", "lib64", "sbin", "lib32"):
         host = Path("/") / name
         if host.is_symlink():

@@ -2,7 +2,7 @@
 
 Each returns a :class:`~helpers.checks._framework.Report` that displays as a pass/fail list
 with a hint per failure. The checks live in one module per topic (``qkv``, ``scaling``,
-``softmax``, ``output``, ``multihead``, ``practice``, ``efficient``); this package finds
+``softmax``, ``masked``, ``output``, ``multihead``, ``practice``, ``efficient``); this package finds
 them by name so that ``from helpers.checks import check_softmax`` works for every topic.
 Only the topic module a check lives in is imported, and torch only when a check needs it.
 """

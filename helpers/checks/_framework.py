@@ -47,6 +47,9 @@ class Report:
 
     subject: str
     results: list[CheckResult] = field(default_factory=list)
+    # advice that is not a property: it never fails a check (e.g. numpy warned while the
+    # weights were right; COURSE_SPEC 3.1: warnings are not graded)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -71,6 +74,8 @@ class Report:
                     lines.append(f"         what happened: {r.detail}")
                 if r.hint:
                     lines.append(f"         hint: {r.hint}")
+        for note in self.notes:
+            lines.append(f"  [NOTE] {note}")
         if self.passed:
             lines.append("All checks passed. The hidden tests check more cases; "
                          "Validate before you submit.")
@@ -85,6 +90,12 @@ class Checker:
     def __init__(self, subject: str) -> None:
         self.subject = subject
         self._results: list[CheckResult] = []
+        self._notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        """Add advice that does not count as a property (shown once, after the list)."""
+        if text not in self._notes:
+            self._notes.append(text)
 
     @contextlib.contextmanager
     def check(self, name: str, hint: str = "") -> Iterator[None]:
@@ -109,7 +120,7 @@ class Checker:
             self._results.append(CheckResult(name, True))
 
     def report(self) -> Report:
-        return Report(self.subject, list(self._results))
+        return Report(self.subject, list(self._results), list(self._notes))
 
 
 def _last_student_frame(err: BaseException) -> str:

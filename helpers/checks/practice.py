@@ -3,7 +3,10 @@
 The reference is never a re-implementation: each check builds a tiny randomly initialised
 ``transformers`` BertModel (eager attention, random non-zero biases, a seeded RNG that does
 not touch the notebook's) and compares the student's weights with the attention that the
-model itself returns with ``output_attentions=True``.
+model itself returns with ``output_attentions=True``. The one exception is a sequence that is
+all padding: there the course's contract (COURSE_SPEC section 3: a query row with nothing to
+attend to gets all-zero weights, never NaN) differs from BERT, whose additive mask gives
+``1/n`` everywhere, so that property compares with zeros.
 """
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ HINT_ROWS = ("head h owns output features h*head_dim up to (h+1)*head_dim: the s
 HINT_MASK = ("keys whose mask entry is False (or 0) are padding: no query may attend to "
              "them, so their weight must be exactly 0.0 after the softmax, in every row. "
              "masked_softmax (defined above) takes care of that.")
+HINT_NO_KEYS = ("with every key padding, no query has anything to attend to: the course's "
+                "convention is all-zero weights, never NaN. BERT's own additive mask (or "
+                "masked_fill with -1e9) gives 1/n everywhere there instead, and a -inf mask "
+                "without care gives NaN (-inf minus -inf); masked_softmax (defined above) "
+                "gives the zeros.")
 HINT_ROWS_SUM = "softmax over the keys, i.e. the last axis, so each row sums to 1."
 HINT_UNMODIFIED = "work on new arrays (x = x + b, not x += b) so the caller's data stays intact."
 
@@ -90,6 +98,17 @@ def _close(got: np.ndarray, want: np.ndarray, what: str) -> None:
     assert err <= ATOL, f"{what}: largest difference from the model's own weights is {err:.3g}"
 
 
+NO_KEYS = "a sequence that is all padding gives all-zero weights, never NaN"
+
+
+def _all_zero(out: Any, shape: tuple[int, ...]) -> None:
+    got = _as_array(out, "the function")
+    assert got.shape == shape, f"all padding: shape {got.shape}, expected {shape}"
+    assert not np.isnan(got).any(), "with every key padding the weights are NaN"
+    assert np.all(got == 0.0), (f"with every key padding every weight should be exactly 0; "
+                                f"got values up to {np.abs(got).max():.3g}")
+
+
 def _unmodified(fn: Callable, call: Callable[[tuple], Any], case: _Case) -> None:
     args = _args(case)
     mask = case.mask.copy()
@@ -117,7 +136,7 @@ def check_head_attention(fn: Callable) -> Report:
     with checker.check("head 0 equals BERT's own attention weights", hint=HINT_LINEAR):
         _close(_as_array(fn(*_args(case), 0, head_dim=8), "head_attention"),
                case.attentions[0], "head 0")
-    with checker.check("heads 1, 2 and 3 equal BERT's (the right slice of the weights)",
+    with checker.check("heads other than 0 equal BERT's (the right slice of the weights)",
                        hint=HINT_ROWS):
         for h in (1, 2, 3):
             _close(_as_array(fn(*_args(case), h, head_dim=8), "head_attention"),
@@ -130,6 +149,9 @@ def check_head_attention(fn: Callable) -> Report:
         assert np.all(out[:, pad] == 0.0), (
             f"largest weight on a padding key is {out[:, pad].max():.3g}, expected exactly 0")
         _close(out, padded.attentions[2], "head 2 with padding")
+    with checker.check(NO_KEYS, hint=HINT_NO_KEYS):
+        for none in (np.zeros(7, dtype=int), np.zeros(7, dtype=bool)):
+            _all_zero(fn(*_args(padded), 2, head_dim=8, attention_mask=none), (7, 7))
     with checker.check("does not modify its inputs", hint=HINT_UNMODIFIED):
         _unmodified(fn, lambda a: fn(*a[:5], 1, head_dim=8, attention_mask=a[5]), padded)
     return checker.report()
@@ -157,7 +179,7 @@ def check_all_heads_attention(fn: Callable) -> Report:
                        "the heads first."):
         _close(_as_array(fn(*_args(case), num_heads=4), "all_heads_attention"),
                case.attentions, "all heads")
-    with checker.check("works for another number of heads (2 heads of size 16)",
+    with checker.check("works for other numbers of heads (e.g. 2 heads of size 16)",
                        hint="derive head_dim from d_model and num_heads instead of "
                             "assuming 12 heads of size 32."):
         _close(_as_array(fn(*_args(other), num_heads=2), "all_heads_attention"),
@@ -171,6 +193,9 @@ def check_all_heads_attention(fn: Callable) -> Report:
             f"largest weight on a padding key is {out[..., pad].max():.3g}, "
             "expected exactly 0")
         _close(out, padded.attentions, "all heads with padding")
+    with checker.check(NO_KEYS, hint=HINT_NO_KEYS):
+        for none in (np.zeros(7, dtype=int), np.zeros(7, dtype=bool)):
+            _all_zero(fn(*_args(padded), num_heads=4, attention_mask=none), (4, 7, 7))
     with checker.check("does not modify its inputs", hint=HINT_UNMODIFIED):
         _unmodified(fn, lambda a: fn(*a[:5], num_heads=4, attention_mask=a[5]), padded)
     return checker.report()

@@ -14,6 +14,10 @@ from ._framework import Checker, Report
 
 __all__ = ["check_project_qkv", "check_dot_scores"]
 
+QKV_BATCH = "works with any leading batch axes (X of shape (..., n, d_model))"
+QKV_GRADIENT = "torch input stays differentiable: gradients flow back to X and the weights"
+SCORES_GRADIENT = "torch input stays differentiable: gradients flow back to Q and K"
+
 
 def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
@@ -74,15 +78,18 @@ def check_project_qkv(fn: Callable) -> Report:
                 extra = f" (it equals X projected with {used[0]})" if used else ""
                 raise AssertionError(f"{name} does not match the projection of X{extra}")
 
-    with checker.check("works with a batch of sentences (X of shape (batch, n, d_model))",
-                       hint="the weights are shared by every sentence in the batch; the "
-                            "projection acts on the last axis of X only."):
-        X, W_q, W_k, W_v = _qkv_inputs(seed=2, batch=(2,))
-        Q, K, V = (_as_numpy(m) for m in _unpack3(fn(X, W_q, W_k, W_v)))
-        assert Q.shape == (2, 3, 2) and V.shape == (2, 3, 5), (
-            f"for X (2, 3, 4) expected Q (2, 3, 2) and V (2, 3, 5); got {Q.shape}, {V.shape}")
-        assert np.allclose(Q, X @ W_q) and np.allclose(K, X @ W_k) and np.allclose(V, X @ W_v), (
-            "the batched result differs from projecting each sentence on its own")
+    with checker.check(QKV_BATCH,
+                       hint="the weights are shared by every sentence in the batch (and every "
+                            "head); the projection acts on the last axis of X only."):
+        for batch in ((2,), (2, 3)):          # (batch, n, d_model) and (batch, heads, n, d_model)
+            X, W_q, W_k, W_v = _qkv_inputs(seed=2, batch=batch)
+            Q, K, V = (_as_numpy(m) for m in _unpack3(fn(X, W_q, W_k, W_v)))
+            want = (*batch, 3, 2), (*batch, 3, 5)
+            assert (Q.shape, V.shape) == want, (
+                f"for X {X.shape} expected Q {want[0]} and V {want[1]}; got {Q.shape}, {V.shape}")
+            assert (np.allclose(Q, X @ W_q) and np.allclose(K, X @ W_k)
+                    and np.allclose(V, X @ W_v)), (
+                f"for X {X.shape} the result differs from projecting each sentence on its own")
 
     with checker.check("torch tensors in, torch tensors out (float32 stays float32)",
                        hint="use operations that work for both numpy arrays and torch "
@@ -104,6 +111,25 @@ def check_project_qkv(fn: Callable) -> Report:
         kinds = [f"{type(m).__name__} {getattr(m, 'dtype', '')}" for m in out]
         assert all(isinstance(m, np.ndarray) and m.dtype == np.float32 for m in out), (
             f"expected three float32 numpy arrays; got {', '.join(kinds)}")
+
+    with checker.check(QKV_GRADIENT,
+                       hint="on torch tensors use torch operations only (the @ operator; no "
+                            "numpy functions, .detach() or .numpy()), so autograd can follow "
+                            "Q, K and V back to X and the weights."):
+        import torch
+        X, W_q, W_k, W_v = (torch.tensor(a, requires_grad=True) for a in _qkv_inputs(6))
+        out = _unpack3(fn(X, W_q, W_k, W_v))
+        assert all(isinstance(m, torch.Tensor) and m.requires_grad for m in out), (
+            "Q, K and V of tensors that require grad should require grad: autograd lost track")
+        sum(m.sum() for m in out).backward()
+        # d(sum of Q)/dW_q[i, c] = sum of column i of X over the tokens
+        col_sums = X.detach().sum(dim=0)[:, None]
+        for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)):
+            assert W.grad is not None and torch.allclose(W.grad, col_sums.expand_as(W)), (
+                f"the gradient with respect to {name} is wrong")
+        want_x = sum(W.detach().sum(dim=1) for W in (W_q, W_k, W_v)).expand_as(X)
+        assert X.grad is not None and torch.allclose(X.grad, want_x), (
+            "the gradient with respect to X is wrong")
 
     with checker.check("leaves its inputs unchanged",
                        hint="compute new arrays instead of writing into X or the weights."):
@@ -139,8 +165,12 @@ def _diagnose_scores(Q: np.ndarray, K: np.ndarray, got: np.ndarray, want: np.nda
     return ""
 
 
-def score_properties(fn: Callable, checker: Checker, scale: Callable[[int], float]) -> None:
-    """Shared properties of ``dot_scores`` (scale 1) and ``scaled_scores`` (1/sqrt(d_k))."""
+def score_properties(fn: Callable, checker: Checker, scale: Callable[[int], float],
+                     dtype_hint: str = "") -> None:
+    """Shared properties of ``dot_scores`` (scale 1) and ``scaled_scores`` (1/sqrt(d_k)).
+
+    ``dtype_hint`` replaces the generic hint of the type/dtype property (notebook 02 names
+    the np.sqrt(d_k) cause there)."""
     with checker.check("shape is (n_q, n_k): one row per query, one column per key",
                        hint="each query is compared with every key, so the result has "
                             "a row per query and a column per key."):
@@ -165,16 +195,18 @@ def score_properties(fn: Callable, checker: Checker, scale: Callable[[int], floa
     with checker.check("works with leading batch dimensions (batch, heads, n, d_k)",
                        hint="transpose only the last two axes of K; reversing all axes "
                             "mixes up the batch and head dimensions."):
-        Q, K = _scores_inputs(2, batch=(2, 3))
-        got = _as_numpy(fn(Q, K))
-        want = np.einsum("bhqd,bhkd->bhqk", Q, K) * scale(4)
-        assert got.shape == want.shape, (
-            f"for Q (2, 3, 3, 4) and K (2, 3, 5, 4) expected {want.shape}; got {got.shape}")
-        assert np.allclose(got, want), "each (batch, head) slice should be scored on its own"
+        for batch in ((2, 3), (4,)):          # (batch, heads) and a single batch axis
+            Q, K = _scores_inputs(2, batch=batch)
+            got = _as_numpy(fn(Q, K))
+            want = np.einsum("...qd,...kd->...qk", Q, K) * scale(4)
+            assert got.shape == want.shape, (
+                f"for Q {Q.shape} and K {K.shape} expected {want.shape}; got {got.shape}")
+            assert np.allclose(got, want), (
+                f"for Q {Q.shape}: each batch slice should be scored on its own")
 
     with checker.check("torch in, torch out; numpy in, numpy out; float32 stays float32",
-                       hint="the @ operator and swapping the last two axes work for both "
-                            "numpy and torch without converting types."):
+                       hint=dtype_hint or "the @ operator and swapping the last two axes "
+                                          "work for both numpy and torch without converting types."):
         import torch
         Qn, Kn = (a.astype(np.float32) for a in _scores_inputs(3))
         out_np = fn(Qn, Kn)
@@ -197,4 +229,24 @@ def check_dot_scores(fn: Callable) -> Report:
     """Property checks for ``dot_scores(Q, K) -> Q @ K^T`` over the last two axes."""
     checker = Checker("dot_scores")
     score_properties(fn, checker, lambda d_k: 1.0)
+    with checker.check(SCORES_GRADIENT,
+                       hint="on torch tensors use torch operations only (the @ operator, "
+                            "swapaxes or transpose; no numpy functions, .detach() or "
+                            ".numpy()), so autograd can follow the scores back to Q and K."):
+        import torch
+
+        gen = torch.Generator().manual_seed(5)
+        Q = torch.randn(3, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        K = torch.randn(5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+        out = fn(Q, K)
+        assert isinstance(out, torch.Tensor) and out.requires_grad, (
+            "the scores of tensors that require grad do not require grad: autograd lost track")
+        out.sum().backward()
+        # d(sum of scores)/dQ[i] = sum of the keys, d/dK[j] = sum of the queries
+        want_q = K.detach().sum(0, keepdim=True).expand(3, 4)
+        want_k = Q.detach().sum(0, keepdim=True).expand(5, 4)
+        assert Q.grad is not None and torch.allclose(Q.grad, want_q), \
+            "the gradient with respect to Q is wrong"
+        assert K.grad is not None and torch.allclose(K.grad, want_k), \
+            "the gradient with respect to K is wrong"
     return checker.report()

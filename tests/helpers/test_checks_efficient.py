@@ -1,13 +1,16 @@
 """helpers.checks.efficient: a correct streaming implementation passes every property; each
-typical mistake fails the property that names it; the instruments (recording array,
-tracemalloc peak) tell streaming code from code that reads or builds everything at once."""
+typical mistake fails the property that names it; the instruments (recording array, peak
+resident memory of a forked child) tell streaming code from code that reads or builds
+everything at once, whichever library it uses, and an observer that sees nothing fails."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from helpers.checks import check_online_softmax, check_tiled_attention
-from helpers.checks.efficient import peak_bytes, record_columns, streamed_in_blocks
+from helpers.checks._instruments import (ColumnRecorder, observe_columns, peak_rss_growth,
+                                         stream_problem, streamed_in_blocks)
+from helpers.checks.efficient import peak_bytes
 
 
 # --- implementations written for these tests (not shipped anywhere) -----------------------
@@ -62,27 +65,78 @@ def failure(report, name_part):
 
 # --- instruments ---------------------------------------------------------------------------
 def test_recorder_logs_block_widths_and_returns_plain_arrays():
-    rec, log = record_columns(np.arange(12.0).reshape(2, 6))
+    rec = np.arange(12.0).reshape(2, 6).view(ColumnRecorder)
+    rec.log = log = []
     total = rec[..., 0:4].sum() + rec[..., 4:6].max()
     assert log == [4, 2]
     assert type(np.exp(rec)) is np.ndarray
     assert float(total) == (0 + 1 + 2 + 3 + 6 + 7 + 8 + 9) + 11
 
 
+@pytest.mark.parametrize("convert", [
+    lambda x: np.asarray(x), lambda x: np.array(x), lambda x: np.asanyarray(x),
+    lambda x: np.ascontiguousarray(x), lambda x: np.copy(x),
+    lambda x: np.asarray(x, dtype=np.float64), lambda x: np.array(x, dtype=float, copy=True),
+    lambda x: x.astype(np.float64), lambda x: x.copy(), lambda x: x.reshape(x.shape),
+], ids=["asarray", "array", "asanyarray", "ascontiguousarray", "np.copy", "asarray_dtype",
+        "array_copy", "astype", "method_copy", "reshape"])
+def test_observation_survives_the_usual_conversions(convert):
+    def converted_then_blocks(x, block_size):
+        x = convert(x)
+        return [x[..., j:j + block_size].max(-1) for j in range(0, x.shape[-1], block_size)]
+
+    _, log = observe_columns(converted_then_blocks, np.zeros((2, 10)), 4)
+    assert log == [4, 4, 2]
+
+
+def test_a_conversion_bound_before_the_call_escapes_and_then_nothing_is_observed():
+    asarray = np.asarray    # like `from numpy import asarray`: looked up before observing
+
+    def escapes(x, block_size):
+        x = asarray(x)
+        return [x[..., j:j + block_size].max(-1) for j in range(0, x.shape[-1], block_size)]
+
+    _, log = observe_columns(escapes, np.zeros((2, 10)), 4)
+    assert log == [] and not streamed_in_blocks(log, 10, 4)
+
+
+def test_conversion_functions_are_restored_after_observing():
+    saved = np.asarray
+    with pytest.raises(ZeroDivisionError):
+        observe_columns(lambda x, b: 1 / 0, np.zeros((1, 4)), 2)
+    assert np.asarray is saved
+
+
 def test_a_maximum_over_all_columns_first_is_not_streaming():
     assert not streamed_in_blocks([10, 4, 4, 2], n=10, block_size=4)
     assert streamed_in_blocks([4, 4, 2, 10], n=10, block_size=4)   # normalising at the end is fine
     assert not streamed_in_blocks([4, 10, 4, 2], n=10, block_size=4)
-    assert streamed_in_blocks([], n=10, block_size=4)                # nothing observed
 
 
-def test_peak_bytes_sees_an_n_by_n_matrix_and_not_a_tile():
+def test_an_observer_that_sees_nothing_fails_and_says_why():
+    assert not streamed_in_blocks([], n=10, block_size=4)
+    assert "no numpy computation on x was observed" in stream_problem([], 10, 4)
+
+
+def test_peak_rss_growth_sees_numpy_and_torch_matrices_and_not_a_tile():
+    import torch
+
     n = 2048
     Q = np.random.default_rng(0).normal(size=(n, 4))
-    full = peak_bytes(naive_attention, Q, Q, Q, 16)
-    tiled = peak_bytes(good_tiled, Q, Q, Q, 16)
+    full = peak_rss_growth(lambda: naive_attention(Q, Q, Q, 16))
+    tiled = peak_rss_growth(lambda: good_tiled(Q, Q, Q, 16),
+                            warmup=lambda: good_tiled(Q[:64], Q[:64], Q[:64], 16))
+    t = torch.from_numpy(Q)
+    in_torch = peak_rss_growth(lambda: torch.softmax(t @ t.T, -1))
     assert full >= n * n * 8
+    assert in_torch >= n * n * 8, f"torch's n x n matrices were not seen: {in_torch / 1e6:.1f} MB"
     assert tiled < n * n
+    assert peak_bytes(lambda: torch.softmax(t @ t.T, -1)) < n * n   # why tracemalloc is not enough
+
+
+def test_peak_rss_growth_reports_an_exception_of_the_call():
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        peak_rss_growth(lambda: 1 / 0)
 
 
 # --- online_softmax ------------------------------------------------------------------------
@@ -149,6 +203,79 @@ def test_online_softmax_that_modifies_x_fails():
         return out
 
     failure(check_online_softmax(in_place), "not modified")
+
+
+def _online(init_zero=False, block_max=False, convert=None):
+    """Online softmax with one mistake switched on (or none)."""
+    def online(x, block_size):
+        if convert is not None:
+            x = convert(x)
+        m = np.zeros(x.shape[:-1] + (1,)) if init_zero else np.full(x.shape[:-1] + (1,), -np.inf)
+        s = np.zeros(x.shape[:-1] + (1,))
+        for j in range(0, x.shape[-1], block_size):
+            blk = x[..., j:j + block_size]
+            top = blk.max(axis=-1, keepdims=True)
+            new = top if block_max else np.maximum(m, top)
+            with np.errstate(all="ignore"):
+                s = s * np.exp(m - new) + np.exp(blk - new).sum(axis=-1, keepdims=True)
+            m = new
+        with np.errstate(all="ignore"):
+            return np.exp(x - m) / s
+    return online
+
+
+def test_block_maximum_instead_of_running_maximum_fails_the_large_scores_property():
+    report = check_online_softmax(_online(block_max=True))
+    result = failure(report, "early block far above")
+    assert "not the current block's own maximum" in result.hint
+    assert len(report.failures) == 1, report
+
+
+def test_running_maximum_started_at_zero_fails_the_very_negative_property():
+    report = check_online_softmax(_online(init_zero=True))
+    result = failure(report, "around -800")
+    assert "-inf, not at 0" in result.hint
+    assert len(report.failures) == 1, report
+
+
+@pytest.mark.parametrize("convert", [lambda x: np.asarray(x), lambda x: np.array(x, dtype=np.float64),
+                                     lambda x: x.astype(np.float64)],
+                         ids=["asarray", "array", "astype"])
+def test_correct_online_softmax_that_converts_x_first_passes_every_check(convert):
+    report = check_online_softmax(_online(convert=convert))
+    assert report.passed, report
+
+
+def test_global_max_after_asarray_still_fails_the_streaming_property():
+    def global_max(x, block_size):
+        x = np.asarray(x)
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    report = check_online_softmax(global_max)
+    result = failure(report, "block by block")
+    assert "x.max() upfront" in result.hint
+    assert len(report.failures) == 1, report
+
+
+def test_online_softmax_in_torch_is_not_observed_and_fails_only_the_streaming_property():
+    import torch
+
+    def in_torch(x, block_size):
+        t = torch.from_numpy(np.asarray(x).view(np.ndarray))
+        m = torch.full(t.shape[:-1] + (1,), -torch.inf, dtype=t.dtype)
+        s = torch.zeros_like(m)
+        for j in range(0, t.shape[-1], block_size):
+            blk = t[..., j:j + block_size]
+            new = torch.maximum(m, blk.amax(-1, keepdim=True))
+            s = s * torch.exp(m - new) + torch.exp(blk - new).sum(-1, keepdim=True)
+            m = new
+        return (torch.exp(t - m) / s).numpy()
+
+    report = check_online_softmax(in_torch)
+    result = failure(report, "block by block")
+    assert "no numpy computation on x was observed" in result.detail
+    assert len(report.failures) == 1, report
 
 
 # --- tiled_attention -----------------------------------------------------------------------
@@ -226,3 +353,26 @@ def test_tiled_attention_dropping_the_last_block_fails():
         return good_tiled(Q, K[..., :n, :], V[..., :n, :], block_size, causal=False)
 
     failure(check_tiled_attention(drops_last), "not divisible")
+
+
+def test_torch_answers_that_build_the_score_matrix_fail_only_the_memory_property():
+    import torch
+    import torch.nn.functional as F
+
+    def sdpa_2d(Q, K, V, block_size, causal=False):
+        q, k, v = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (Q, K, V))
+        return F.scaled_dot_product_attention(q, k, v, is_causal=causal).numpy()
+
+    def softmax_in_torch(Q, K, V, block_size, causal=False):
+        q, k, v = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (Q, K, V))
+        s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
+        if causal:
+            s = s.masked_fill(~torch.ones(s.shape[-2:], dtype=torch.bool).tril(), -torch.inf)
+        return (torch.softmax(s, -1) @ v).numpy()
+
+    for fn in (sdpa_2d, softmax_in_torch):
+        report = check_tiled_attention(fn)
+        result = failure(report, "score matrix")
+        assert "memory is measured for the whole process" in result.hint
+        assert len(report.failures) == 1, report
+

@@ -166,3 +166,15 @@ def test_blank_exercise_gets_the_not_implemented_hint_once():
     text = repr(checker.report())
     assert text.count("replace `raise NotImplementedError()`") == 1, text
     assert text.count("[FAIL]") == 3, text
+
+
+def test_a_note_is_advice_shown_once_and_never_a_failure():
+    checker = Checker("f")
+    with checker.check("holds"):
+        pass
+    checker.note("numpy warned; warnings are not graded")
+    checker.note("numpy warned; warnings are not graded")
+    report = checker.report()
+    assert report.passed and report.notes == ["numpy warned; warnings are not graded"]
+    text = repr(report)
+    assert text.count("[NOTE] numpy warned") == 1 and "All checks passed" in text

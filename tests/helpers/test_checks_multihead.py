@@ -24,6 +24,8 @@ class GoodMHA(nn.Module):
     mask_true_blocks = False
     nan_rows = False
     average_heads = False
+    check_rank = True
+    added_bias = False      # mask as an ADDED -inf bias (NaN gradients on an empty row)
 
     def __init__(self, d_model, num_heads):
         super().__init__()
@@ -39,16 +41,22 @@ class GoodMHA(nn.Module):
 
     def forward(self, query, key, value, mask=None):
         b, n_q, _ = query.shape
+        if mask is not None and self.check_rank and mask.dim() not in (2, 4):
+            raise ValueError(f"mask must be 2-D or 4-D; got {mask.dim()}-D")
         q, k, v = (self._split(p(x)) for p, x in ((self.q_proj, query), (self.k_proj, key),
                                                   (self.v_proj, value)))
         scale = self.d_head if self.scale_dim == "head" else self.d_model
         scores = q @ k.transpose(-2, -1) / math.sqrt(scale)
         if mask is not None:
             blocked = mask if self.mask_true_blocks else ~mask
-            scores = scores.masked_fill(blocked, float("-inf"))
+            if self.added_bias:
+                scores = scores + torch.zeros(blocked.shape, dtype=scores.dtype).masked_fill(
+                    blocked, float("-inf"))
+            else:
+                scores = scores.masked_fill(blocked, float("-inf"))
         w = torch.softmax(scores, dim=-1)
         if mask is not None and not self.nan_rows:
-            w = torch.nan_to_num(w, nan=0.0)
+            w = torch.where(blocked, 0.0, w)
         heads = w @ v
         if self.merge_transpose:
             merged = heads.transpose(1, 2).reshape(b, n_q, self.d_model)
@@ -84,7 +92,7 @@ def test_torch_twin_copies_weights_so_outputs_agree():
 def test_correct_layer_passes_every_check():
     report = check_multi_head_attention(GoodMHA)
     assert report.passed, report
-    assert 4 <= len(report.results) <= 8
+    assert 4 <= len(report.results) <= 10
 
 
 @pytest.mark.parametrize("mistake", [
@@ -97,13 +105,67 @@ def test_layout_and_scale_mistakes_fail_the_comparison_with_torch(mistake):
     assert "transpose" in result.hint and "sqrt(d_head)" in result.hint
 
 
-def test_inverted_mask_fails_the_causal_property_with_the_convention_hint():
-    result = failure(check_multi_head_attention(variant(mask_true_blocks=True)), "causal mask")
+def test_inverted_mask_fails_the_mask_property_with_the_convention_hint():
+    result = failure(check_multi_head_attention(variant(mask_true_blocks=True)), "2-D causal and 4-D")
     assert "True means MAY attend" in result.hint
 
 
-def test_nan_for_a_fully_masked_row_fails():
-    failure(check_multi_head_attention(variant(nan_rows=True)), "fully masked")
+def test_nan_for_a_fully_masked_row_fails_zero_weights_and_gradients():
+    report = check_multi_head_attention(variant(nan_rows=True))
+    failure(report, "gets zero weights, not NaN")
+    failure(report, "stay finite through a fully masked row")
+
+
+def only_failure(report, name_part):
+    result = failure(report, name_part)
+    others = [r.name for r in report.failures if r is not result]
+    assert not others, f"only {name_part!r} should fail, also failed: {others}\n{report}"
+    return result
+
+
+def test_accepting_a_3d_mask_fails_only_the_rank_property():
+    result = only_failure(check_multi_head_attention(variant(check_rank=False)), "not 2-D or 4-D")
+    assert "ValueError" in result.hint and "3-D" in result.detail
+
+
+def test_added_minus_inf_bias_fails_only_the_gradient_property():
+    result = only_failure(check_multi_head_attention(variant(added_bias=True)),
+                          "stay finite through a fully masked row")
+    assert "ADDED" in result.hint and "not finite" not in result.hint
+    assert "NaN" in result.detail
+
+
+def test_4d_padding_mask_misread_fails_the_mask_property():
+    class PaddingAsHeads(GoodMHA):
+        """Reads a 4-D mask's second axis as if it were the batch axis (wrong alignment)."""
+
+        def forward(self, query, key, value, mask=None):
+            if mask is not None and mask.dim() == 4:
+                mask = mask.transpose(0, 1)
+            return super().forward(query, key, value, mask)
+
+    failure(check_multi_head_attention(PaddingAsHeads), "2-D causal and 4-D")
+
+
+def test_detached_projections_fail_the_gradient_property():
+    class Detached(GoodMHA):
+        def forward(self, query, key, value, mask=None):
+            out, w = super().forward(query, key, value, mask)
+            return self.out_proj(out.detach()), w
+
+    result = failure(check_multi_head_attention(Detached), "gradients reach every projection")
+    assert "q_proj" in result.detail
+
+
+def test_modifying_the_query_in_place_fails_the_inputs_property():
+    class InPlace(GoodMHA):
+        def forward(self, query, key, value, mask=None):
+            if not query.requires_grad:
+                query.mul_(1.0)
+                query.add_(1e-3)
+            return super().forward(query, key, value, mask)
+
+    failure(check_multi_head_attention(InPlace), "inputs are not modified")
 
 
 def test_averaged_heads_fail_the_shape_property():

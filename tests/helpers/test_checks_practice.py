@@ -17,8 +17,10 @@ def _softmax(scores, mask=None):
     scores = np.asarray(scores, dtype=np.float64)
     if mask is not None:
         scores = np.where(np.asarray(mask, dtype=bool), scores, -np.inf)
-    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    top = scores.max(axis=-1, keepdims=True)
+    e = np.exp(scores - np.where(np.isfinite(top), top, 0.0))
+    total = e.sum(axis=-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)   # all masked: zeros
 
 
 def head_ok(hidden, W_q, b_q, W_k, b_k, head, head_dim=32, attention_mask=None):
@@ -42,7 +44,7 @@ def _failed(report):
 def test_correct_head_attention_passes_every_check():
     report = check_head_attention(head_ok)
     assert report.passed, repr(report)
-    assert len(report.results) == 6
+    assert len(report.results) == 7
     assert "All checks passed" in repr(report)
 
 
@@ -85,7 +87,7 @@ def test_wrong_rows_pass_head_0_and_fail_the_other_heads():
     report = check_head_attention(wrong_rows)
     failed = _failed(report)
     assert "head 0 equals BERT's own attention weights" not in failed
-    assert "heads 1, 2 and 3 equal BERT's (the right slice of the weights)" in failed
+    assert "heads other than 0 equal BERT's (the right slice of the weights)" in failed
     assert "head h owns output features" in repr(report)
 
 
@@ -99,14 +101,50 @@ def test_scaling_by_sqrt_d_model_fails_the_comparison():
         check_head_attention(d_model_scale))
 
 
-def test_ignored_mask_fails_only_the_padding_check():
+def test_ignored_mask_fails_only_the_padding_checks():
     def no_mask(hidden, W_q, b_q, W_k, b_k, head, head_dim=32, attention_mask=None):
         return head_ok(hidden, W_q, b_q, W_k, b_k, head, head_dim)
 
     report = check_head_attention(no_mask)
     assert _failed(report) == [
-        "padding keys get exactly zero weight, and the rest matches BERT"]
+        "padding keys get exactly zero weight, and the rest matches BERT", NO_KEYS]
     assert "largest weight on a padding key is" in repr(report)
+
+
+NO_KEYS = "a sequence that is all padding gives all-zero weights, never NaN"
+
+
+def _additive(fill):
+    """Hugging Face eager-attention style: scores + (1 - mask) * fill, then a plain softmax."""
+    def head(hidden, W_q, b_q, W_k, b_k, head, head_dim=32, attention_mask=None):
+        r = slice(head * head_dim, (head + 1) * head_dim)
+        scores = (hidden @ W_q[r].T + b_q[r]) @ (hidden @ W_k[r].T + b_k[r]).T / np.sqrt(head_dim)
+        if attention_mask is not None:
+            scores = scores + (1.0 - np.asarray(attention_mask, dtype=scores.dtype)) * fill
+        return _softmax(scores)
+    return head
+
+
+@pytest.mark.parametrize("fill", [np.finfo(np.float32).min, -1e9], ids=["finfo_min", "minus_1e9"])
+def test_additive_mask_gives_uniform_rows_for_all_padding_and_fails_only_that_check(fill):
+    report = check_head_attention(_additive(fill))
+    assert _failed(report) == [NO_KEYS]
+    assert "1/n everywhere" in repr(report)
+
+
+def test_minus_inf_mask_without_care_fails_the_all_padding_check_with_nan():
+    def nan_rows(hidden, W_q, b_q, W_k, b_k, head, head_dim=32, attention_mask=None):
+        r = slice(head * head_dim, (head + 1) * head_dim)
+        s = (hidden @ W_q[r].T + b_q[r]) @ (hidden @ W_k[r].T + b_k[r]).T / np.sqrt(head_dim)
+        if attention_mask is not None:
+            s = np.where(np.asarray(attention_mask, bool), s, -np.inf)
+        with np.errstate(invalid="ignore"):
+            e = np.exp(s - s.max(-1, keepdims=True))
+            return e / e.sum(-1, keepdims=True)
+
+    report = check_head_attention(nan_rows)
+    assert _failed(report) == [NO_KEYS]
+    assert "weights are NaN" in repr(report)
 
 
 def test_modifying_the_input_is_reported():
@@ -130,7 +168,7 @@ def test_returning_none_is_explained():
 def test_correct_all_heads_attention_passes_every_check():
     report = check_all_heads_attention(all_ok)
     assert report.passed, repr(report)
-    assert len(report.results) == 6
+    assert len(report.results) == 7
 
 
 def test_wrong_head_split_fails_the_comparison():
@@ -152,16 +190,16 @@ def test_hard_coded_head_size_fails_only_the_other_head_count():
                          for h in range(num_heads)])
 
     report = check_all_heads_attention(fixed)
-    assert _failed(report) == ["works for another number of heads (2 heads of size 16)"]
+    assert _failed(report) == ["works for other numbers of heads (e.g. 2 heads of size 16)"]
     assert "instead of assuming 12 heads" in repr(report)
 
 
-def test_all_heads_ignored_mask_fails_only_the_padding_check():
+def test_all_heads_ignored_mask_fails_only_the_padding_checks():
     def no_mask(hidden, W_q, b_q, W_k, b_k, num_heads=12, attention_mask=None):
         return all_ok(hidden, W_q, b_q, W_k, b_k, num_heads)
 
     assert _failed(check_all_heads_attention(no_mask)) == [
-        "padding keys get exactly zero weight, and the rest matches BERT"]
+        "padding keys get exactly zero weight, and the rest matches BERT", NO_KEYS]
 
 
 def test_heads_last_instead_of_first_fails_the_shape_check():
@@ -198,3 +236,13 @@ def test_tiny_bert_reference_matches_an_independent_formula(num_heads, head_dim)
     case = practice._tiny_bert(num_heads=num_heads, head_dim=head_dim, n=6, n_pad=2, seed=5)
     got = all_ok(case.hidden, case.W_q, case.b_q, case.W_k, case.b_k, num_heads, case.mask)
     np.testing.assert_allclose(got, case.attentions, rtol=0, atol=1e-5)
+
+
+def test_all_heads_additive_mask_fails_only_the_all_padding_check():
+    def additive(hidden, W_q, b_q, W_k, b_k, num_heads=12, attention_mask=None):
+        hd = hidden.shape[1] // num_heads
+        return np.stack([_additive(-1e9)(hidden, W_q, b_q, W_k, b_k, h, hd, attention_mask)
+                         for h in range(num_heads)])
+
+    assert _failed(check_all_heads_attention(additive)) == [NO_KEYS]
+

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from helpers.checks import check_dot_scores, check_project_qkv
+from helpers.checks.qkv import QKV_BATCH, QKV_GRADIENT, SCORES_GRADIENT
 
 
 def project_qkv(X, W_q, W_k, W_v):
@@ -43,17 +44,38 @@ def test_project_qkv_returning_one_array_fails_the_tuple_check():
         "returns three matrices with the right shapes"]
 
 
-def test_project_qkv_through_numpy_fails_only_the_torch_check():
+def test_project_qkv_through_numpy_fails_only_the_torch_checks():
     report = check_project_qkv(lambda X, a, b, c: (np.dot(X, a), np.dot(X, b), np.dot(X, c)))
     fails = failed(report)
-    assert list(fails) == ["torch tensors in, torch tensors out (float32 stays float32)"]
-    assert "expected three torch.Tensor; got ndarray" in next(iter(fails.values()))
+    assert list(fails) == ["torch tensors in, torch tensors out (float32 stays float32)", QKV_GRADIENT]
+    assert "expected three torch.Tensor; got ndarray" in fails[
+        "torch tensors in, torch tensors out (float32 stays float32)"]
+
+
+def test_project_qkv_detaching_torch_fails_only_the_gradient_check():
+    import torch
+
+    def detached(X, W_q, W_k, W_v):
+        out = (X @ W_q, X @ W_k, X @ W_v)
+        return tuple(m.detach() if isinstance(m, torch.Tensor) else m for m in out)
+    fails = failed(check_project_qkv(detached))
+    assert list(fails) == [QKV_GRADIENT]
+    assert "autograd lost track" in fails[QKV_GRADIENT] and "no numpy functions" in fails[QKV_GRADIENT]
+
+
+def test_project_qkv_one_hard_coded_batch_axis_fails_the_batch_check():
+    def one_batch_axis(X, W_q, W_k, W_v):
+        spec = "bnd,de->bne" if X.ndim == 3 else "nd,de->ne"
+        ein = np.einsum if isinstance(X, np.ndarray) else __import__("torch").einsum
+        return tuple(ein(spec, X, W) for W in (W_q, W_k, W_v))
+    fails = failed(check_project_qkv(one_batch_axis))
+    assert list(fails) == [QKV_BATCH]
+    assert "raised ValueError" in fails[QKV_BATCH] and "last axis of X only" in fails[QKV_BATCH]
 
 
 def test_project_qkv_transpose_trick_fails_only_the_batch_check():
     report = check_project_qkv(lambda X, a, b, c: ((a.T @ X.T).T, (b.T @ X.T).T, (c.T @ X.T).T))
-    assert list(failed(report)) == [
-        "works with a batch of sentences (X of shape (batch, n, d_model))"]
+    assert list(failed(report)) == [QKV_BATCH]
 
 
 def test_project_qkv_upcasting_to_float64_is_caught():
@@ -97,6 +119,20 @@ def test_dot_scores_with_dot_T_fails_only_the_batch_check():
     assert list(fails) == ["works with leading batch dimensions (batch, heads, n, d_k)"]
     assert "transpose only the last two axes" in fails[
         "works with leading batch dimensions (batch, heads, n, d_k)"]
+
+
+def test_dot_scores_with_numpy_functions_on_tensors_fails_only_the_gradient_check():
+    fails = failed(check_dot_scores(lambda Q, K: np.matmul(Q, np.swapaxes(K, -1, -2))))
+    assert list(fails) == [SCORES_GRADIENT]
+    assert "no numpy functions" in fails[SCORES_GRADIENT]
+
+
+def test_dot_scores_with_one_batch_axis_missing_fails_the_batch_check():
+    def four_d_only(Q, K):
+        spec = "bhqd,bhkd->bhqk" if Q.ndim == 4 else "qd,kd->qk"     # forgets (batch, n, d_k)
+        return np.einsum(spec, Q, K)
+    fails = failed(check_dot_scores(four_d_only))
+    assert "works with leading batch dimensions (batch, heads, n, d_k)" in fails
 
 
 def test_dot_scores_through_numpy_fails_the_type_check():

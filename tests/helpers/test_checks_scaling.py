@@ -76,3 +76,51 @@ def test_upcasting_is_caught():
         lambda Q, K: np.asarray(Q, np.float64) @ np.asarray(K, np.float64).swapaxes(-1, -2)
         / math.sqrt(np.shape(K)[-1])))
     assert "float64" in fails["torch in, torch out; numpy in, numpy out; float32 stays float32"]
+
+
+DTYPES = "torch in, torch out; numpy in, numpy out; float32 stays float32"
+GRADIENT = "torch input stays differentiable: gradients flow back to Q and K"
+
+
+def test_np_sqrt_fails_only_the_dtype_check_and_the_hint_names_the_cause():
+    # issue 15: under NumPy 2, float32 / np.sqrt(d_k) (a float64 numpy scalar) is float64
+    fails = failed(check_scaled_scores(lambda Q, K: Q @ K.swapaxes(-1, -2) / np.sqrt(K.shape[-1])))
+    assert list(fails) == [DTYPES]
+    assert "float64" in fails[DTYPES] and "np.sqrt(d_k)" in fails[DTYPES] and "math.sqrt(d_k)" in fails[DTYPES]
+
+
+def test_np_sqrt_cast_to_the_input_dtype_passes():
+    def cast(Q, K):
+        if isinstance(Q, np.ndarray):
+            return Q @ K.swapaxes(-1, -2) / np.sqrt(K.shape[-1]).astype(Q.dtype)
+        return Q @ K.transpose(-2, -1) / math.sqrt(K.shape[-1])
+    report = check_scaled_scores(cast)
+    assert report.passed, repr(report)
+
+
+def test_einsum_dispatch_and_torch_roundtrip_pass():
+    import torch
+
+    def einsum(Q, K):
+        xp = torch if isinstance(Q, torch.Tensor) else np
+        return xp.einsum("...qd,...kd->...qk", Q, K) / K.shape[-1] ** 0.5
+
+    def roundtrip(Q, K):
+        out = torch.matmul(torch.as_tensor(Q), torch.as_tensor(K).mT) / math.sqrt(K.shape[-1])
+        return out.numpy() if isinstance(Q, np.ndarray) else out
+
+    for fn in (einsum, roundtrip):
+        report = check_scaled_scores(fn)
+        assert report.passed, repr(report)
+
+
+def test_detached_scores_fail_only_the_gradient_check():
+    import torch
+
+    def detached(Q, K):
+        S = Q @ K.swapaxes(-1, -2) / math.sqrt(K.shape[-1])
+        return S.detach() if isinstance(S, torch.Tensor) else S
+
+    fails = failed(check_scaled_scores(detached))
+    assert list(fails) == [GRADIENT]
+    assert "autograd" in fails[GRADIENT]

@@ -1,5 +1,6 @@
-"""helpers.checks.softmax: a correct implementation passes every property; each typical
-mistake fails the property that names it, with a hint pointing at the concept."""
+"""helpers.checks.softmax and helpers.checks.masked: a correct implementation passes every
+property; each typical mistake fails the property that names it, with a hint pointing at the
+concept."""
 from __future__ import annotations
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_softmax_casting_to_float64_fails_dtype_check():
     def upcast(x, axis=-1):
         return good_softmax(np.asarray(x, dtype=np.float64), axis)
 
-    failure(check_softmax(upcast), "float32")
+    failure(check_softmax(upcast), "keeps x's dtype")
 
 
 def test_unimplemented_softmax_fails_everything_with_not_implemented_detail():
@@ -166,5 +167,108 @@ def test_mask_that_must_match_scores_shape_fails_broadcast_check():
             raise ValueError("mask and scores must have the same shape")
         return good_masked_softmax(scores, mask, axis)
 
-    result = failure(check_masked_softmax(no_broadcast), "broadcasts")
+    result = failure(check_masked_softmax(no_broadcast), "broadcast against")
     assert "ValueError" in result.detail
+
+
+# --- issue 15: outputs are graded, numpy warnings are advice ----------------------------------
+def jax_where_masked_softmax(scores, mask, axis=-1):
+    """jax.nn.softmax(x, axis, where=mask) ported to numpy: right weights, warns inf - inf."""
+    where = np.broadcast_to(mask, np.shape(scores))
+    x_max = np.max(scores, axis, where=where, initial=-np.inf, keepdims=True)
+    unnormalized = np.exp(np.where(where, scores, -np.inf) - x_max)
+    result = unnormalized / np.sum(unnormalized, axis, where=where, keepdims=True)
+    return np.where(where, result, 0)
+
+
+def numpy_ma_masked_softmax(scores, mask, axis=-1):
+    """numpy.ma: masked max/exp/sum, filled with 0; warns about overflow in masked entries."""
+    s = np.ma.masked_array(scores, mask=~np.broadcast_to(mask, np.shape(scores)))
+    e = np.ma.exp(s - s.max(axis=axis, keepdims=True))
+    return (e / e.sum(axis=axis, keepdims=True)).filled(0)
+
+
+@pytest.mark.parametrize("fn", [jax_where_masked_softmax, numpy_ma_masked_softmax,
+                                lambda s, m, axis=-1: np.nan_to_num(
+                                    good_softmax(np.where(m, s, -np.inf), axis))],
+                         ids=["jax_where", "numpy_ma", "minus_inf_nan_to_num"])
+def test_correct_answers_that_make_numpy_warn_pass_with_a_note(fn):
+    report = check_masked_softmax(fn)
+    assert report.passed, report
+    assert len(report.notes) == 1 and "not graded" in report.notes[0], report
+    assert "[NOTE]" in repr(report) and "All checks passed" in repr(report)
+
+
+def test_a_quiet_correct_answer_gets_no_note():
+    report = check_masked_softmax(good_masked_softmax)
+    assert report.passed and report.notes == [], report
+
+
+def test_a_failing_property_gets_no_warning_note():
+    def fill_minus_inf(scores, mask, axis=-1):
+        return good_softmax(np.where(mask, scores, -np.inf), axis)
+
+    report = check_masked_softmax(fill_minus_inf)
+    failure(report, "fully masked row")
+    assert report.notes == [], "warnings of a failed property are explained by its failure"
+
+
+def test_max_over_every_entry_fails_the_large_scores_check_only():
+    def max_over_all(scores, mask, axis=-1):
+        e = np.exp(scores - np.max(scores, axis=axis, keepdims=True)) * mask
+        total = e.sum(axis=axis, keepdims=True)
+        return e / np.where(total > 0, total, 1)
+
+    report = check_masked_softmax(max_over_all)
+    assert "allowed entries" in failure(report, "large scores").hint
+    assert len(report.failures) == 1, report
+
+
+def test_masked_softmax_ignoring_axis_fails_the_axis_check_only():
+    def last_axis_only(scores, mask, axis=-1):
+        return good_masked_softmax(scores, mask, -1)
+
+    report = check_masked_softmax(last_axis_only)
+    failure(report, "axis argument")
+    assert len(report.failures) == 1, report
+
+
+def test_masked_softmax_upcasting_fails_the_dtype_check_only():
+    report = check_masked_softmax(
+        lambda s, m, axis=-1: good_masked_softmax(np.asarray(s, dtype=np.float64), m, axis))
+    failure(report, "keep the scores' dtype")
+    assert len(report.failures) == 1, report
+
+
+def test_pytorch_reference_sdpa_port_fails_fully_masked_row_with_nan_detail():
+    import torch
+
+    def reference_sdpa(scores, mask, axis=-1):
+        t = torch.from_numpy(np.array(scores))
+        m = torch.from_numpy(np.broadcast_to(mask, t.shape).copy())
+        bias = torch.zeros_like(t).masked_fill(m.logical_not(), float("-inf"))
+        return torch.softmax(t + bias, dim=axis).numpy()
+
+    report = check_masked_softmax(reference_sdpa)
+    assert "NaN" in failure(report, "fully masked row").detail
+    assert len(report.failures) == 1, report
+
+
+def test_softmax_without_max_subtraction_fails_on_float32_around_100():
+    def naive_float32(x, axis=-1):
+        x = np.asarray(x)
+        if x.dtype != np.float32 or np.abs(x).max() > 500:
+            return good_softmax(x, axis)      # right everywhere except float32 overflow
+        e = np.exp(x)
+        return e / e.sum(axis=axis, keepdims=True)
+
+    report = check_softmax(naive_float32)
+    failure(report, "large scores")
+    assert len(report.failures) == 1, report
+
+
+def test_annotated_transformer_subsequent_mask_fails_the_shape_check():
+    def subsequent_mask(n):
+        return np.triu(np.ones((1, n, n)), k=1).astype(np.uint8) == 0
+
+    assert "leading axis" in failure(check_causal_mask(subsequent_mask), "(n, n)").hint

@@ -344,3 +344,16 @@ def test_everyday_student_code_is_not_flagged(course_root):
     outcome, got, _ = run_case(course_root, src)
     assert outcome.status == "ok", outcome.reason
     assert got == {"test_double": 1, "test_halve": 1}
+
+
+def test_replacing_a_reference_function_of_helpers_model(course_root):
+    # hidden tests of 06 take their reference from helpers.model.qk_weights / run_minilm: a
+    # student who swaps the module's function AND rebinds the notebook name to the swap
+    # passes the locked-import binding check; the module's own functions are fingerprinted
+    patch = ("import helpers.model as hm\n_orig = hm.qk_weights\n"
+             "hm.qk_weights = lambda layer: _orig(layer)\nqk_weights = hm.qk_weights")
+    imports = "import numpy as np\nfrom helpers.model import qk_weights"
+    outcome, got, _ = run_case(course_root, patch, imports=imports)
+    assert outcome.status == "tampered", outcome.reason
+    assert "helpers.model.qk_weights" in outcome.reason, outcome.reason
+    assert got == {"test_double": 0, "test_halve": 0}

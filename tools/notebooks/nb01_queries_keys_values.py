@@ -144,6 +144,8 @@ def cells() -> list:
           `(..., n, d_model)`;
         - work for numpy arrays *and* torch tensors, returning the same kind it was given,
           with the same dtype (float32 in, float32 out);
+        - keep torch tensors differentiable: gradients must flow back to `X` and the weights
+          (training learns `W_q`, `W_k`, `W_v` this way);
         - leave its inputs unchanged.
 
         One line per matrix is enough.
@@ -160,7 +162,8 @@ def cells() -> list:
 
             Returns:
                 (Q, K, V) with shapes (..., n, d_k), (..., n, d_k), (..., n, d_v),
-                of the same type and dtype as X.
+                of the same type and dtype as X. Torch inputs stay differentiable
+                (gradients flow back to X and the weights); the inputs are not modified.
             """
             ### BEGIN SOLUTION
             Q = X @ W_q
@@ -173,13 +176,25 @@ def cells() -> list:
         check_project_qkv(project_qkv)
         """),
         tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
         import numpy as np
         import torch
 
         rng = np.random.default_rng(2024)
         X_test = rng.standard_normal((3, 4))
         Wq_test, Wk_test, Wv_test = rng.standard_normal((4, 2)), rng.standard_normal((4, 2)), rng.standard_normal((4, 5))
-        Q_test, K_test, V_test = project_qkv(X_test, Wq_test, Wk_test, Wv_test)
+        Q_test, K_test, V_test = quietly_(project_qkv, X_test, Wq_test, Wk_test, Wv_test)
         assert np.shape(Q_test) == (3, 2), f"Q should have shape (3, 2) for X (3, 4) and W_q (4, 2); got {np.shape(Q_test)}"
         assert np.shape(V_test) == (3, 5), f"V should have shape (3, 5) for X (3, 4) and W_v (4, 5); got {np.shape(V_test)}"
         ### BEGIN HIDDEN TESTS
@@ -189,6 +204,7 @@ def cells() -> list:
             # torch's linear layer computes inputs @ W^T; pass W^T to get inputs @ W
             return F.linear(torch.as_tensor(inputs), torch.as_tensor(W).T)
 
+        # property: each of Q, K, V is X times its own weight matrix
         for name, got, W in (("Q", Q_test, Wq_test), ("K", K_test, Wk_test), ("V", V_test, Wv_test)):
             torch.testing.assert_close(torch.as_tensor(np.asarray(got)), _projection(X_test, W),
                                        msg=f"{name} does not equal the projection of X with its weight matrix")
@@ -196,52 +212,148 @@ def cells() -> list:
         # a longer sentence, d_model != d_k != d_v, large values
         X2 = rng.standard_normal((7, 6)) * 1e3
         W2 = [rng.standard_normal((6, 3)), rng.standard_normal((6, 3)), rng.standard_normal((6, 8))]
-        out = project_qkv(X2, *W2)
+        out = quietly_(project_qkv, X2, *W2)
+        # property: returns three matrices with the right shapes
         assert len(out) == 3, f"project_qkv should return three arrays; got {len(out)}"
         for name, got, W, shape in zip("QKV", out, W2, [(7, 3), (7, 3), (7, 8)]):
+            # property: returns three matrices with the right shapes
             assert np.shape(got) == shape, f"{name} should have shape {shape}; got {np.shape(got)}"
+            # property: each of Q, K, V is X times its own weight matrix
             torch.testing.assert_close(torch.as_tensor(np.asarray(got)), _projection(X2, W),
                                        msg=f"{name} is wrong for a (7, 6) input with large values")
         ### END HIDDEN TESTS
         ''', "test_project_qkv", points=2),
         tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
         import numpy as np
         import torch
 
-        Xb = torch.randn(2, 3, 4, generator=torch.Generator().manual_seed(0))
-        Wb = [torch.randn(4, d, generator=torch.Generator().manual_seed(10 + i)) for i, d in enumerate((2, 2, 5))]
-        Qb, Kb, Vb = project_qkv(Xb, *Wb)
-        assert isinstance(Qb, torch.Tensor), f"torch input should give torch output; got {type(Qb).__name__}"
-        assert tuple(Vb.shape) == (2, 3, 5), f"V should have shape (2, 3, 5) for a batch of 2 sentences; got {tuple(Vb.shape)}"
-        ### BEGIN HIDDEN TESTS
-        # batch dims, compared with torch.matmul
-        for name, got, W in zip("QKV", (Qb, Kb, Vb), Wb):
-            torch.testing.assert_close(got, torch.matmul(Xb, W), msg=f"batched {name} is wrong")
-
-        # two leading axes (batch, heads), float32 numpy in -> float32 numpy out
         rng = np.random.default_rng(7)
-        X4 = rng.standard_normal((2, 3, 5, 4)).astype(np.float32)
-        W4 = [rng.standard_normal((4, d)).astype(np.float32) for d in (3, 3, 6)]
-        copies = [X4.copy()] + [W.copy() for W in W4]
-        out = project_qkv(X4, *W4)
-        for name, got, W in zip("QKV", out, W4):
+        Xb = rng.standard_normal((2, 3, 4))
+        Wb = [rng.standard_normal((4, d)) for d in (2, 2, 5)]
+        Qb, Kb, Vb = quietly_(project_qkv, Xb, *Wb)
+        assert np.shape(Vb) == (2, 3, 5), f"V should have shape (2, 3, 5) for a batch of 2 sentences; got {np.shape(Vb)}"
+        ### BEGIN HIDDEN TESTS
+        # property: works with any leading batch axes (X of shape (..., n, d_model))
+        for name, got, W in zip("QKV", (Qb, Kb, Vb), Wb):
+            np.testing.assert_allclose(np.asarray(got), np.matmul(Xb, W), rtol=1e-10, atol=1e-12,
+                                       err_msg=f"batched {name} is wrong")
+
+        # two leading axes (batch, heads)
+        X4 = rng.standard_normal((2, 3, 5, 4))
+        W4 = [rng.standard_normal((4, d)) for d in (3, 3, 6)]
+        for name, got, W in zip("QKV", quietly_(project_qkv, X4, *W4), W4):
+            # property: works with any leading batch axes (X of shape (..., n, d_model))
+            np.testing.assert_allclose(np.asarray(got), np.matmul(X4, W), rtol=1e-10, atol=1e-12,
+                                       err_msg=f"{name} is wrong for input of shape (2, 3, 5, 4)")
+        ### END HIDDEN TESTS
+        ''', "test_project_qkv_batch", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import numpy as np
+        import torch
+
+        gen = torch.Generator().manual_seed(1)
+        Qt, Kt, Vt = quietly_(project_qkv, torch.randn(3, 4, generator=gen), *(torch.randn(4, 2, generator=gen) for _ in range(3)))
+        assert isinstance(Qt, torch.Tensor), f"torch input should give torch output; got {type(Qt).__name__}"
+        ### BEGIN HIDDEN TESTS
+        # property: torch tensors in, torch tensors out (float32 stays float32)
+        for name, got in zip("QKV", (Qt, Kt, Vt)):
+            assert isinstance(got, torch.Tensor) and got.dtype == torch.float32, \\
+                f"float32 tensors should give float32 tensors; {name} is {type(got).__name__} {getattr(got, 'dtype', '')}"
+
+        rng = np.random.default_rng(8)
+        X32 = rng.standard_normal((5, 4)).astype(np.float32)
+        W32 = [rng.standard_normal((4, d)).astype(np.float32) for d in (3, 3, 6)]
+        for name, got in zip("QKV", quietly_(project_qkv, X32, *W32)):
+            # property: numpy arrays in, numpy arrays out (float32 stays float32)
             assert isinstance(got, np.ndarray), f"numpy input should give numpy output; {name} is {type(got).__name__}"
             assert got.dtype == np.float32, f"float32 input should give float32 {name}; got {got.dtype}"
-            np.testing.assert_allclose(got, np.matmul(X4, W), rtol=1e-5, atol=1e-5,
-                                       err_msg=f"{name} is wrong for input of shape (2, 3, 5, 4)")
-        for name, before, after in zip(["X", "W_q", "W_k", "W_v"], copies, [X4] + W4):
-            assert np.array_equal(before, after), f"project_qkv modified its input {name}"
+        ### END HIDDEN TESTS
+        ''', "test_project_qkv_types", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import numpy as np
 
-        # torch float32 stays float32, and gradients flow back to the weights
-        Wg = [W.clone().requires_grad_(True) for W in Wb]
-        Qg, Kg, Vg = project_qkv(Xb, *Wg)
-        assert Qg.dtype == torch.float32, f"float32 tensors should give float32 Q; got {Qg.dtype}"
+        rng = np.random.default_rng(9)
+        X_in, W_in = rng.standard_normal((3, 4)), [rng.standard_normal((4, 2)) for _ in range(3)]
+        copies = [X_in.copy()] + [W.copy() for W in W_in]
+        quietly_(project_qkv, X_in, *W_in)
+        assert np.array_equal(X_in, copies[0]), "project_qkv modified its input X"
+        ### BEGIN HIDDEN TESTS
+        # property: leaves its inputs unchanged
+        for name, before, after in zip(["X", "W_q", "W_k", "W_v"], copies, [X_in] + W_in):
+            assert np.array_equal(before, after), f"project_qkv modified its input {name}"
+        X32 = rng.standard_normal((5, 4)).astype(np.float32)
+        X32_copy = X32.copy()
+        quietly_(project_qkv, X32, *(rng.standard_normal((4, 3)).astype(np.float32) for _ in range(3)))
+        assert np.array_equal(X32, X32_copy), "project_qkv modified a float32 input X"
+        ### END HIDDEN TESTS
+        ''', "test_project_qkv_inputs", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import torch
+
+        gen = torch.Generator().manual_seed(2)
+        Xg = torch.randn(3, 4, generator=gen)
+        Wg = [torch.randn(4, d, generator=gen).requires_grad_(True) for d in (2, 2, 5)]
+        Qg, Kg, Vg = quietly_(project_qkv, Xg, *Wg)
+        assert Qg.requires_grad, "Q of weights that require grad should require grad: autograd lost track"
+        ### BEGIN HIDDEN TESTS
+        # property: torch input stays differentiable: gradients flow back to X and the weights
+        assert Kg.requires_grad and Vg.requires_grad, \\
+            "K and V of weights that require grad should require grad: autograd lost track"
         (Qg.sum() + Kg.sum() + Vg.sum()).backward()
         for name, W in zip(["W_q", "W_k", "W_v"], Wg):
-            expected = Xb.sum(dim=(0, 1))[:, None].expand_as(W)
+            # d(sum of Q)/dW_q[i, c] = the sum of column i of X over the tokens
+            expected = Xg.sum(dim=0)[:, None].expand_as(W)
             torch.testing.assert_close(W.grad, expected, msg=f"the gradient with respect to {name} is wrong")
         ### END HIDDEN TESTS
-        ''', "test_project_qkv_contract", points=2),
+        ''', "test_project_qkv_grad", points=1),
         md("""
         **What just happened.** Three matrix products turned one embedding per token into a
         query, a key and a value per token. Here are the shapes of this notebook's example,
@@ -295,8 +407,8 @@ def cells() -> list:
 
         Write `dot_scores(Q, K)` returning `Q Kᵀ` over the last two axes: shape
         `(..., n_q, n_k)` for `Q: (..., n_q, d_k)` and `K: (..., n_k, d_k)`. Same rules as
-        before: numpy and torch, type and dtype preserved, inputs unchanged, any number of
-        leading axes. Numpy arrays and torch tensors both have `swapaxes`.
+        before: numpy and torch, type and dtype preserved, torch tensors differentiable
+        (gradients flow back to `Q` and `K`), inputs unchanged, any number of leading axes. Numpy arrays and torch tensors both have `swapaxes`.
         """),
         solution('''
         def dot_scores(Q, K):
@@ -308,7 +420,8 @@ def cells() -> list:
 
             Returns:
                 scores: (..., n_q, n_k), scores[..., i, j] = Q[..., i, :] . K[..., j, :],
-                of the same type and dtype as Q.
+                of the same type and dtype as Q. Torch inputs stay differentiable
+                (gradients flow back to Q and K); Q and K are not modified.
             """
             ### BEGIN SOLUTION
             return Q @ K.swapaxes(-1, -2)
@@ -318,61 +431,164 @@ def cells() -> list:
         check_dot_scores(dot_scores)
         """),
         tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
         import numpy as np
         import torch
 
         rng = np.random.default_rng(99)
         Qa, Ka = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))
-        Sa = dot_scores(Qa, Ka)
+        Sa = quietly_(dot_scores, Qa, Ka)
         assert np.shape(Sa) == (3, 5), f"scores should be (n_q, n_k) = (3, 5) for Q (3, 4) and K (5, 4); got {np.shape(Sa)}"
         ### BEGIN HIDDEN TESTS
+        # property: entry [i, j] is the dot product of query i with key j
         torch.testing.assert_close(torch.as_tensor(np.asarray(Sa)), torch.matmul(torch.as_tensor(Qa), torch.as_tensor(Ka).mT),
                                    msg="scores[i, j] should be the dot product of query i and key j")
         # one entry by hand
         assert np.isclose(np.asarray(Sa)[2, 4], sum(Qa[2, c] * Ka[4, c] for c in range(4))), "scores[2, 4] is not q_2 . k_4"
         # a single query, a wide d_k, large values
         Qc, Kc = rng.standard_normal((1, 64)) * 1e3, rng.standard_normal((9, 64)) * 1e3
-        Sc = dot_scores(Qc, Kc)
+        Sc = quietly_(dot_scores, Qc, Kc)
+        # property: shape is (n_q, n_k): one row per query, one column per key
         assert np.shape(Sc) == (1, 9), f"one query and 9 keys should give shape (1, 9); got {np.shape(Sc)}"
+        # property: entry [i, j] is the dot product of query i with key j
+        # float64 sums of 64 products of size ~1e6 may differ by summation order: allow
+        # 1e-10 of the largest possible magnitude, sum |q_c k_c|, on top of rtol
+        scale = float((np.abs(Qc) @ np.abs(Kc).T).max())
         np.testing.assert_allclose(np.asarray(Sc), torch.matmul(torch.as_tensor(Qc), torch.as_tensor(Kc).mT).numpy(),
-                                   rtol=1e-10, err_msg="scores are wrong for large values")
+                                   rtol=1e-10, atol=1e-10 * scale, err_msg="scores are wrong for large values")
         # n_q > n_k
         Qd, Kd = rng.standard_normal((6, 2)), rng.standard_normal((2, 2))
-        np.testing.assert_allclose(np.asarray(dot_scores(Qd, Kd)), Qd @ Kd.T, err_msg="scores are wrong for n_q = 6, n_k = 2")
+        np.testing.assert_allclose(np.asarray(quietly_(dot_scores, Qd, Kd)), Qd @ Kd.T, rtol=1e-7, atol=1e-12,
+                                   err_msg="scores are wrong for n_q = 6, n_k = 2")
         ### END HIDDEN TESTS
         ''', "test_dot_scores", points=2),
         tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
         import numpy as np
         import torch
 
-        gen = torch.Generator().manual_seed(3)
-        Qb, Kb = torch.randn(2, 3, 4, 8, generator=gen), torch.randn(2, 3, 6, 8, generator=gen)
-        Sb = dot_scores(Qb, Kb)
-        assert isinstance(Sb, torch.Tensor), f"torch input should give torch output; got {type(Sb).__name__}"
-        assert tuple(Sb.shape) == (2, 3, 4, 6), f"scores for Q (2, 3, 4, 8), K (2, 3, 6, 8) should be (2, 3, 4, 6); got {tuple(Sb.shape)}"
+        rng = np.random.default_rng(3)
+        Qb, Kb = rng.standard_normal((2, 3, 4, 8)), rng.standard_normal((2, 3, 6, 8))
+        Sb = quietly_(dot_scores, Qb, Kb)
+        assert np.shape(Sb) == (2, 3, 4, 6), f"scores for Q (2, 3, 4, 8), K (2, 3, 6, 8) should be (2, 3, 4, 6); got {np.shape(Sb)}"
         ### BEGIN HIDDEN TESTS
-        torch.testing.assert_close(Sb, torch.matmul(Qb, Kb.transpose(-2, -1)),
-                                   msg="each (batch, head) slice should be scored on its own")
-        assert Sb.dtype == torch.float32, f"float32 tensors should give float32 scores; got {Sb.dtype}"
+        # property: works with leading batch dimensions (batch, heads, n, d_k)
+        np.testing.assert_allclose(np.asarray(Sb), np.einsum("bhqd,bhkd->bhqk", Qb, Kb), rtol=1e-10, atol=1e-12,
+                                   err_msg="each (batch, head) slice should be scored on its own")
+        Qn, Kn = rng.standard_normal((4, 2, 3)), rng.standard_normal((4, 7, 3))
+        np.testing.assert_allclose(np.asarray(quietly_(dot_scores, Qn, Kn)), np.einsum("bqd,bkd->bqk", Qn, Kn),
+                                   rtol=1e-10, atol=1e-12, err_msg="scores with one batch axis are wrong")
+        ### END HIDDEN TESTS
+        ''', "test_dot_scores_batch", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import numpy as np
+        import torch
 
-        # numpy with one batch axis, float32 kept, inputs unchanged
-        rng = np.random.default_rng(5)
-        Qn, Kn = rng.standard_normal((4, 2, 3)).astype(np.float32), rng.standard_normal((4, 7, 3)).astype(np.float32)
-        Q0, K0 = Qn.copy(), Kn.copy()
-        Sn = dot_scores(Qn, Kn)
+        gen = torch.Generator().manual_seed(4)
+        St = quietly_(dot_scores, torch.randn(3, 4, generator=gen), torch.randn(5, 4, generator=gen))
+        assert isinstance(St, torch.Tensor), f"torch input should give torch output; got {type(St).__name__}"
+        ### BEGIN HIDDEN TESTS
+        # property: torch in, torch out; numpy in, numpy out; float32 stays float32
+        assert St.dtype == torch.float32, f"float32 tensors should give float32 scores; got {St.dtype}"
+        rng = np.random.default_rng(6)
+        Sn = quietly_(dot_scores, rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32))
         assert isinstance(Sn, np.ndarray), f"numpy input should give numpy output; got {type(Sn).__name__}"
         assert Sn.dtype == np.float32, f"float32 input should give float32 scores; got {Sn.dtype}"
-        np.testing.assert_allclose(Sn, np.einsum("bqd,bkd->bqk", Qn, Kn), rtol=1e-5, atol=1e-5,
-                                   err_msg="batched numpy scores are wrong")
-        assert np.array_equal(Qn, Q0) and np.array_equal(Kn, K0), "dot_scores modified Q or K"
-
-        # gradients flow: d(sum of scores)/dQ[i] = sum of the keys
-        Qg = Qb.clone().requires_grad_(True)
-        dot_scores(Qg, Kb).sum().backward()
-        torch.testing.assert_close(Qg.grad, Kb.sum(dim=-2, keepdim=True).expand_as(Qb),
-                                   msg="the gradient with respect to Q is wrong")
         ### END HIDDEN TESTS
-        ''', "test_dot_scores_batched", points=2),
+        ''', "test_dot_scores_types", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import numpy as np
+
+        rng = np.random.default_rng(7)
+        Qi, Ki = rng.standard_normal((3, 4)), rng.standard_normal((5, 4))
+        Q0, K0 = Qi.copy(), Ki.copy()
+        quietly_(dot_scores, Qi, Ki)
+        assert np.array_equal(Qi, Q0), "dot_scores modified Q"
+        ### BEGIN HIDDEN TESTS
+        # property: leaves Q and K unchanged
+        assert np.array_equal(Ki, K0), "dot_scores modified K"
+        Qn, Kn = rng.standard_normal((2, 3)).astype(np.float32), rng.standard_normal((7, 3)).astype(np.float32)
+        Qn0, Kn0 = Qn.copy(), Kn.copy()
+        quietly_(dot_scores, Qn, Kn)
+        assert np.array_equal(Qn, Qn0) and np.array_equal(Kn, Kn0), "dot_scores modified a float32 Q or K"
+        ### END HIDDEN TESTS
+        ''', "test_dot_scores_inputs", points=1),
+        tests('''
+        import contextlib
+        import io
+        import warnings
+        
+        
+        def quietly_(fn, *args):
+            # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+            # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+            with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+                warnings.simplefilter("ignore")
+                return fn(*args)
+        
+        import torch
+
+        gen = torch.Generator().manual_seed(8)
+        Qg = torch.randn(4, 8, generator=gen).requires_grad_(True)
+        Kg = torch.randn(6, 8, generator=gen).requires_grad_(True)
+        Sg = quietly_(dot_scores, Qg, Kg)
+        assert Sg.requires_grad, "the scores of tensors that require grad should require grad: autograd lost track"
+        ### BEGIN HIDDEN TESTS
+        # property: torch input stays differentiable: gradients flow back to Q and K
+        Sg.sum().backward()
+        # d(sum of scores)/dQ[i] = the sum of the keys, d/dK[j] = the sum of the queries
+        torch.testing.assert_close(Qg.grad, Kg.detach().sum(dim=-2, keepdim=True).expand_as(Qg),
+                                   msg="the gradient with respect to Q is wrong")
+        torch.testing.assert_close(Kg.grad, Qg.detach().sum(dim=-2, keepdim=True).expand_as(Kg),
+                                   msg="the gradient with respect to K is wrong")
+        ### END HIDDEN TESTS
+        ''', "test_dot_scores_grad", points=1),
         md("""
         **What just happened.** One matrix product compared all queries with all keys. The
         picture makes the pattern visible: rows are queries, columns are keys, each labelled

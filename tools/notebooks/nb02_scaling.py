@@ -165,9 +165,12 @@ def cells() -> list:
         print("\\n".join(table))
         """),
         md("""
-        The picture for one example (6 queries, 6 keys, `d_k = 256`): unscaled weights are
-        one-hot, correctly scaled weights are selective but soft, and the over-scaled
-        weights are nearly uniform (every cell close to 1/6 ≈ 0.17).
+        The picture for one example (6 queries, 6 keys, `d_k = 256`). Without scaling, five
+        of the six rows are nearly one-hot (their largest weight is 0.98 or more); the second
+        row is spread out only because its largest scores happen to lie close together, and a
+        softmax is exactly as sharp as the gaps between the scores. Correctly scaled weights
+        are selective but soft, and the over-scaled weights are nearly uniform (every cell
+        close to 1/6 ≈ 0.17). The printout under the picture gives each row's largest weight.
         """),
         code("""
         gen = torch.Generator().manual_seed(1)
@@ -177,6 +180,8 @@ def cells() -> list:
         show_heads(demo_weights, titles=["÷ 1 (no scaling)", "÷ √d_k = 16", "÷ √d_k·√d_q = 256"],
                    suptitle="softmax weights for d_k = 256: each row sums to 1")
         plt.show()
+        for label, w in zip(["no scaling", "÷ √d_k", "÷ √d_k·√d_q"], demo_weights):
+            print(f"largest weight per row, {label:12s}:", w.max(dim=-1).values.numpy().round(3))
         """),
         md("""
         ## 5. Your turn: `scaled_scores`
@@ -186,23 +191,30 @@ def cells() -> list:
 
         where `d_k` is the size of the **last** axis of `K` (the feature width, not the
         number of keys). The contract is the one from notebook 01: any number of leading
-        batch axes; numpy in, numpy out; torch in, torch out; float32 stays float32; the
-        inputs are never modified.
+        batch axes; numpy in, numpy out; torch in, torch out (and still differentiable);
+        float32 stays float32; the inputs are never modified.
+
+        One trap with float32: `np.sqrt(d_k)` is a float64 *numpy scalar*, and under NumPy 2
+        a float32 array divided by it becomes float64. `math.sqrt(d_k)` is a plain Python
+        float, which adapts to the array's dtype, so float32 stays float32.
         """),
         solution('''
         def scaled_scores(Q, K):
-            """Attention scores scaled by the square root of the key width.
+            \"\"\"Attention scores scaled by the square root of the key width.
 
             Args:
                 Q: (..., n_q, d_k) queries (numpy array or torch tensor).
                 K: (..., n_k, d_k) keys, same leading axes as Q.
 
             Returns:
-                (..., n_q, n_k) scores Q K^T / sqrt(d_k), d_k = K.shape[-1],
-                of the same type and dtype as Q. Q and K are not modified.
-            """
+                (..., n_q, n_k) scores Q K^T / sqrt(d_k), d_k = K.shape[-1], of the same
+                type and dtype as Q (float32 stays float32). On torch input the scores stay
+                differentiable (autograd reaches Q and K). Q and K are not modified.
+            \"\"\"
             ### BEGIN SOLUTION
             d_k = K.shape[-1]
+            # math.sqrt gives a Python float, which keeps float32 as float32; np.sqrt(d_k)
+            # is a float64 numpy scalar and would turn float32 scores into float64
             return Q @ K.swapaxes(-1, -2) / math.sqrt(d_k)
             ### END SOLUTION
         ''', "scaled_scores"),
@@ -210,75 +222,141 @@ def cells() -> list:
         check_scaled_scores(scaled_scores)
         """),
         tests('''
+        import warnings
         import math
         import numpy as np
         import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
         rng = np.random.default_rng(12)
         Q_test, K_test = rng.standard_normal((3, 5)), rng.standard_normal((7, 5))
-        S_test = scaled_scores(Q_test, K_test)
+        S_test = scaled_scores(Q_test.copy(), K_test.copy())
         assert np.shape(S_test) == (3, 7), f"scores should be (n_q, n_k) = (3, 7) for Q (3, 5) and K (7, 5); got {np.shape(S_test)}"
         ### BEGIN HIDDEN TESTS
         import torch.nn.functional as F
 
+        # property: entry [i, j] is the dot product of query i with key j, divided by sqrt(d_k)
         expected = torch.matmul(torch.as_tensor(Q_test), torch.as_tensor(K_test).mT) / math.sqrt(5)
-        torch.testing.assert_close(torch.as_tensor(np.asarray(S_test)), expected,
+        # (rtol 1e-5 grades the formula, not float64 precision: the dtype has its own cell)
+        torch.testing.assert_close(torch.as_tensor(np.asarray(S_test, dtype=np.float64)), expected, rtol=1e-5, atol=1e-5,
                                    msg="scores should be Q K^T divided by sqrt(d_k), d_k = 5")
-
         # softmax(scaled_scores) V is exactly what torch's scaled_dot_product_attention computes
         V_test = torch.as_tensor(rng.standard_normal((7, 6)))
-        ours = torch.softmax(torch.as_tensor(np.asarray(S_test)), dim=-1) @ V_test
+        ours = torch.softmax(torch.as_tensor(np.asarray(S_test, dtype=np.float64)), dim=-1) @ V_test
         reference = F.scaled_dot_product_attention(torch.as_tensor(Q_test)[None], torch.as_tensor(K_test)[None], V_test[None])[0]
-        torch.testing.assert_close(ours, reference, msg="softmax(scores) V differs from torch's scaled_dot_product_attention")
+        torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5,
+                                   msg="softmax(scores) V differs from torch's scaled_dot_product_attention")
 
-        # one query, wide d_k, large values
+        # property: shape is (n_q, n_k): one row per query, one column per key
         Qw, Kw = rng.standard_normal((1, 100)) * 1e3, rng.standard_normal((4, 100)) * 1e3
-        Sw = scaled_scores(Qw, Kw)
+        Sw = scaled_scores(Qw.copy(), Kw.copy())
         assert np.shape(Sw) == (1, 4), f"one query and 4 keys should give shape (1, 4); got {np.shape(Sw)}"
-        np.testing.assert_allclose(np.asarray(Sw), (Qw @ Kw.T) / 10.0, rtol=1e-10,
+        # property: entry [i, j] is the dot product of query i with key j, divided by sqrt(d_k)
+        # (scores around 1e6: compared in units of 1e6, so float32 rounding is not graded here)
+        np.testing.assert_allclose(np.asarray(Sw, dtype=np.float64) / 1e6, (Qw @ Kw.T) / 10.0 / 1e6, rtol=1e-5, atol=1e-5,
                                    err_msg="scores are wrong for d_k = 100 and large values")
+
+        # property: scores of random unit-variance queries and keys have variance close to 1, whatever d_k is
+        Qv, Kv = rng.standard_normal((300, 512)), rng.standard_normal((300, 512))
+        var = float(np.asarray(scaled_scores(Qv, Kv), dtype=np.float64).var())
+        assert 0.85 < var < 1.15, f"scores of unit-variance inputs with d_k = 512 should have variance close to 1; got {var:.4f}"
         ### END HIDDEN TESTS
         ''', "test_scaled_scores", points=2),
         tests('''
-        import math
+        import warnings
         import numpy as np
         import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
         gen = torch.Generator().manual_seed(4)
         Qb, Kb = torch.randn(2, 4, 3, 8, generator=gen), torch.randn(2, 4, 6, 8, generator=gen)
-        Sb = scaled_scores(Qb, Kb)
-        assert isinstance(Sb, torch.Tensor), f"torch input should give torch output; got {type(Sb).__name__}"
-        assert tuple(Sb.shape) == (2, 4, 3, 6), f"scores for Q (2, 4, 3, 8), K (2, 4, 6, 8) should be (2, 4, 3, 6); got {tuple(Sb.shape)}"
+        Sb = scaled_scores(Qb.clone(), Kb.clone())
+        assert tuple(Sb.shape[:2]) == (2, 4), f"the leading (batch, heads) axes (2, 4) of Q and K should be kept; got scores of shape {tuple(Sb.shape)}"
         ### BEGIN HIDDEN TESTS
-        assert Sb.dtype == torch.float32, f"float32 tensors should give float32 scores; got {Sb.dtype}"
-        torch.testing.assert_close(Sb, torch.matmul(Qb, Kb.transpose(-2, -1)) / math.sqrt(8),
-                                   msg="each (batch, head) slice should be scored on its own and divided by sqrt(8)")
-
-        # torch inputs unchanged, gradients flow: d(sum of scores)/dK[j] = (sum of queries) / sqrt(d_k)
-        Q0, K0 = Qb.clone(), Kb.clone()
-        Kg = Kb.clone().requires_grad_(True)
-        scaled_scores(Qb, Kg).sum().backward()
-        torch.testing.assert_close(Kg.grad, (Qb.sum(dim=-2, keepdim=True) / math.sqrt(8)).expand_as(Kb),
-                                   msg="the gradient with respect to K is wrong")
-        assert torch.equal(Qb, Q0) and torch.equal(Kb, K0), "scaled_scores modified its torch inputs"
-
-        # numpy float32 with one batch axis: type, dtype, values, inputs unchanged
+        # property: works with leading batch dimensions (batch, heads, n, d_k)
+        # each (batch, head) slice must equal your own function on that slice alone, so this
+        # cell grades the batching only (the values are graded in test_scaled_scores)
+        for b in range(2):
+            for h in range(4):
+                torch.testing.assert_close(torch.as_tensor(Sb[b, h]).double(), torch.as_tensor(scaled_scores(Qb[b, h], Kb[b, h])).double(),
+                                           rtol=1e-5, atol=1e-5,
+                                           msg=f"slice [{b}, {h}] of the batched scores differs from scoring that slice on its own")
         rng = np.random.default_rng(21)
-        Qn, Kn = rng.standard_normal((5, 2, 3)).astype(np.float32), rng.standard_normal((5, 9, 3)).astype(np.float32)
-        Qn0, Kn0 = Qn.copy(), Kn.copy()
+        Qn, Kn = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 9, 3))
+        Sn = scaled_scores(Qn.copy(), Kn.copy())
+        assert np.shape(Sn)[:1] == (5,), f"the leading batch axis (5) of Q and K should be kept; got scores of shape {np.shape(Sn)}"
+        for b in range(5):
+            np.testing.assert_allclose(np.asarray(Sn[b], dtype=np.float64), np.asarray(scaled_scores(Qn[b], Kn[b]), dtype=np.float64),
+                                       rtol=1e-10, atol=1e-12, err_msg=f"numpy batch {b} differs from scoring it on its own")
+        ### END HIDDEN TESTS
+        ''', "test_scaled_scores_batch", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        gen = torch.Generator().manual_seed(5)
+        Qt, Kt = torch.randn(3, 8, generator=gen), torch.randn(6, 8, generator=gen)
+        St = scaled_scores(Qt, Kt)
+        assert isinstance(St, torch.Tensor), f"torch input should give torch output; got {type(St).__name__}"
+        ### BEGIN HIDDEN TESTS
+        # property: torch in, torch out; numpy in, numpy out; float32 stays float32
+        assert St.dtype == torch.float32, f"float32 tensors should give float32 scores; got {St.dtype}"
+        rng = np.random.default_rng(22)
+        Qn, Kn = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((5, 3)).astype(np.float32)
         Sn = scaled_scores(Qn, Kn)
         assert isinstance(Sn, np.ndarray), f"numpy input should give numpy output; got {type(Sn).__name__}"
-        assert Sn.dtype == np.float32, f"float32 input should give float32 scores; got {Sn.dtype}"
-        np.testing.assert_allclose(Sn, np.einsum("bqd,bkd->bqk", Qn, Kn) / np.sqrt(3), rtol=1e-5, atol=1e-6,
-                                   err_msg="batched numpy scores are wrong")
-        assert np.array_equal(Qn, Qn0) and np.array_equal(Kn, Kn0), "scaled_scores modified its numpy inputs"
-
-        # the closed form: unit-variance inputs give unit-variance scores for a wide d_k
-        Qv, Kv = rng.standard_normal((300, 512)), rng.standard_normal((300, 512))
-        var = float(np.asarray(scaled_scores(Qv, Kv)).var())
-        assert 0.85 < var < 1.15, f"scores of unit-variance inputs with d_k = 512 should have variance close to 1; got {var:.4f}"
+        assert Sn.dtype == np.float32, f"float32 numpy input should give float32 scores; got {Sn.dtype}"
+        S64 = scaled_scores(Qn.astype(np.float64), Kn.astype(np.float64))
+        assert isinstance(S64, np.ndarray) and S64.dtype == np.float64, (
+            f"float64 numpy input should give float64 numpy scores; got {type(S64).__name__} {getattr(S64, 'dtype', '')}")
         ### END HIDDEN TESTS
-        ''', "test_scaled_scores_contract", points=2),
+        ''', "test_scaled_scores_types", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        rng = np.random.default_rng(23)
+        Qn, Kn = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
+        Qn0, Kn0 = Qn.copy(), Kn.copy()
+        scaled_scores(Qn, Kn)
+        assert np.array_equal(Qn, Qn0) and np.array_equal(Kn, Kn0), "scaled_scores modified its numpy inputs"
+        ### BEGIN HIDDEN TESTS
+        # property: leaves Q and K unchanged
+        gen = torch.Generator().manual_seed(6)
+        Qb, Kb = torch.randn(3, 4, generator=gen), torch.randn(5, 4, generator=gen)
+        Q0, K0 = Qb.clone(), Kb.clone()
+        scaled_scores(Qb, Kb)
+        assert torch.equal(Qb, Q0) and torch.equal(Kb, K0), "scaled_scores modified its torch inputs"
+        Q32, K32 = Qn.astype(np.float32), Kn.astype(np.float32)
+        Q32_0, K32_0 = Q32.copy(), K32.copy()
+        scaled_scores(Q32, K32)
+        assert np.array_equal(Q32, Q32_0) and np.array_equal(K32, K32_0), "scaled_scores modified its float32 inputs"
+
+        # property: torch input stays differentiable: gradients flow back to Q and K
+        # the scores are bilinear in Q and K, so the gradient must predict exactly how the sum of
+        # your own scores changes when Q or K moves (this grades autograd, not the values)
+        Qg = Qb.double().requires_grad_(True)
+        Kg = Kb.double().requires_grad_(True)
+        out = scaled_scores(Qg, Kg)
+        assert isinstance(out, torch.Tensor) and out.requires_grad, "scores of tensors that require grad should require grad"
+        out.sum().backward()
+        assert Qg.grad is not None and Kg.grad is not None, "no gradient reached Q or K"
+        dQ, dK = torch.randn(3, 4, generator=gen, dtype=torch.float64), torch.randn(5, 4, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            base = scaled_scores(Qb.double(), Kb.double()).sum()
+            moved_k = scaled_scores(Qb.double(), Kb.double() + dK).sum() - base
+            moved_q = scaled_scores(Qb.double() + dQ, Kb.double()).sum() - base
+        # (check_dtype=False: the dtype is graded in test_scaled_scores_types)
+        torch.testing.assert_close((Kg.grad * dK).sum(), moved_k, rtol=1e-5, atol=1e-5, check_dtype=False,
+                                   msg="the gradient with respect to K does not match how the scores change with K")
+        torch.testing.assert_close((Qg.grad * dQ).sum(), moved_q, rtol=1e-5, atol=1e-5, check_dtype=False,
+                                   msg="the gradient with respect to Q does not match how the scores change with Q")
+        ### END HIDDEN TESTS
+        ''', "test_scaled_scores_inputs", points=1),
         md("""
         **What just happened.** Your scores, pushed through a softmax and multiplied by `V`,
         are what `torch.nn.functional.scaled_dot_product_attention` computes: its default
@@ -330,8 +408,8 @@ def cells() -> list:
 
         - For queries and keys with unit-variance entries, `Var(q · k) = d_k`: the scores
           spread out like `√d_k`.
-        - Large scores saturate the softmax: the weights become one-hot and the gradients
-          vanish. Dividing by `√d_k` keeps the scores at unit variance for every width.
+        - Large scores saturate the softmax: most rows of weights become nearly one-hot and
+          the gradients vanish. Dividing by `√d_k` keeps the scores at unit variance for every width.
         - Dividing by `√d_k · √d_q = d_k` over-corrects: variance `1/d_k`, near-uniform
           weights, entropy near `log n_k`.
         - `scaled_scores(Q, K) = Q Kᵀ / √d_k` is the first half of

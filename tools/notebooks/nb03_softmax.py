@@ -33,6 +33,8 @@ def cells() -> list:
         You write three graded functions: `softmax`, `masked_softmax` and `causal_mask`.
         """),
         code("""
+        import math
+
         import numpy as np
         import torch
         import matplotlib.pyplot as plt
@@ -51,7 +53,7 @@ def cells() -> list:
         X = sentence_embeddings(d_model=4)                    # (3, 4): one row per token
         W_q, W_k, W_v = projection_weights(d_model=4, d_k=4, d_v=4)
         Q, K = X @ W_q, X @ W_k                               # (3, 4) each
-        sentence_scores = Q @ K.T / np.sqrt(K.shape[-1])      # (n_q, n_k) = (3, 3)
+        sentence_scores = Q @ K.T / math.sqrt(K.shape[-1])    # (n_q, n_k) = (3, 3)
         print(sentence_scores)
         """, "running_example"),
         md(r"""
@@ -125,8 +127,9 @@ def cells() -> list:
                 axis: the axis to normalise over (the keys: -1 by default).
 
             Returns:
-                an array of the same shape and dtype as `x`, positive, summing to 1
-                along `axis`. `x` itself is not modified.
+                an array of the same shape and dtype as `x` (float32 stays float32),
+                non-negative, summing to 1 along `axis`, finite for scores of any size.
+                `x` itself is not modified.
             """
             ### BEGIN SOLUTION
             x = np.asarray(x)
@@ -143,61 +146,109 @@ def cells() -> list:
         import warnings
         import numpy as np
         import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
         x = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
-        out = softmax(x)
+        out = softmax(x.copy())
         assert np.shape(out) == (2, 3), f"softmax of a (2, 3) array should have shape (2, 3); got {np.shape(out)}"
-        np.testing.assert_allclose(out[1], [1 / 3, 1 / 3, 1 / 3], err_msg="equal scores should get equal weights")
-        np.testing.assert_allclose(np.sum(out, axis=-1), [1.0, 1.0], err_msg="each row of weights should sum to 1")
+        np.testing.assert_allclose(out[1], [1 / 3, 1 / 3, 1 / 3], rtol=1e-6, err_msg="equal scores should get equal weights")
+        np.testing.assert_allclose(np.sum(out, axis=-1), [1.0, 1.0], rtol=1e-6, err_msg="each row of weights should sum to 1")
         ### BEGIN HIDDEN TESTS
         def _torch_softmax(a, axis):
             return torch.softmax(torch.from_numpy(np.array(a, dtype=np.float64)), dim=axis).numpy()
 
+        # property: each row sums to 1 and matches torch.softmax
+        # (rtol 1e-6 grades the formula, not float64 precision: the dtype has its own cell)
         rng = np.random.default_rng(303)
         x = rng.normal(size=(4, 7)) * 3
-        np.testing.assert_allclose(softmax(x), _torch_softmax(x, -1), rtol=1e-7, atol=1e-12,
+        np.testing.assert_allclose(softmax(x.copy()), _torch_softmax(x, -1), rtol=1e-6, atol=1e-9,
                                    err_msg="softmax(x) should equal torch.softmax(x, dim=-1)")
-
         # closed form: two scores a, b give weights sigmoid(a - b), sigmoid(b - a)
         out = softmax(np.array([0.0, np.log(3.0)]))
-        np.testing.assert_allclose(out, [0.25, 0.75], err_msg="softmax([0, log 3]) should be [1/4, 3/4]")
+        np.testing.assert_allclose(out, [0.25, 0.75], rtol=1e-6, atol=1e-9, err_msg="softmax([0, log 3]) should be [1/4, 3/4]")
+        # property: returns an array with the same shape as x
+        assert np.shape(softmax(np.zeros((2, 1, 5)))) == (2, 1, 5), "softmax should keep the shape (2, 1, 5)"
+        ### END HIDDEN TESTS
+        ''', "test_softmax", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
-        # large values: no overflow, no warning
+        out = softmax(np.array([1000.0, 1001.0, 1002.0]))
+        assert np.all(np.isfinite(out)), f"softmax([1000, 1001, 1002]) should be finite; got {out}"
+        ### BEGIN HIDDEN TESTS
+        def _torch_softmax(a, axis):
+            return torch.softmax(torch.from_numpy(np.array(a, dtype=np.float64)), dim=axis).numpy()
+
+        # property: large scores (1e3, 1e4, float32 around 100) give finite, correct weights
+        np.testing.assert_allclose(out, _torch_softmax([1000.0, 1001.0, 1002.0], -1), rtol=1e-6, atol=1e-9,
+                                   err_msg="softmax([1000, 1001, 1002]) should equal softmax([0, 1, 2])")
         big = np.array([[1e4, 1e4 + 1.0, 1e4 - 2.0], [-1e4, -1e4, -1e4 + 3.0]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", RuntimeWarning)
-            out = softmax(big)
-        np.testing.assert_allclose(out, _torch_softmax(big, -1), rtol=1e-7,
+        np.testing.assert_allclose(softmax(big.copy()), _torch_softmax(big, -1), rtol=1e-6, atol=1e-9,
                                    err_msg="softmax of scores around 1e4 should be finite and correct")
-
-        # each row is shifted by its own maximum, not the maximum of the whole array
-        mixed = np.array([[1000.0, 1001.0], [0.0, 1.0]])
-        np.testing.assert_allclose(softmax(mixed), _torch_softmax(mixed, -1), rtol=1e-7,
-                                   err_msg="rows of very different magnitude should each be normalised")
-
-        # any axis of a 3-D array
-        cube = rng.normal(size=(2, 3, 4)) * 5
-        for axis in (0, 1, 2, -1, -2):
-            out = softmax(cube, axis=axis)
-            assert np.shape(out) == cube.shape, f"axis={axis}: shape should stay {cube.shape}; got {np.shape(out)}"
-            np.testing.assert_allclose(out, _torch_softmax(cube, axis), rtol=1e-7, atol=1e-12,
-                                       err_msg=f"softmax(x, axis={axis}) should equal torch.softmax(x, dim={axis})")
-
-        # dtype preserved, also with values that overflow float32 without the shift
+        rng = np.random.default_rng(313)
         x32 = (rng.normal(size=(3, 5)) * 100).astype(np.float32)
-        out = softmax(x32)
-        assert out.dtype == np.float32, f"float32 input should give float32 output; got {out.dtype}"
-        np.testing.assert_allclose(out, _torch_softmax(x32, -1), rtol=1e-4, atol=1e-6,
-                                   err_msg="float32 scores around 100 should give correct weights")
+        np.testing.assert_allclose(np.asarray(softmax(x32.copy()), dtype=np.float64), _torch_softmax(x32, -1), rtol=1e-4, atol=1e-6,
+                                   err_msg="float32 scores around 100 (exp overflows float32 at 89) should give correct weights")
 
-        # the input is not modified
+        # property: rows of very different size are each normalised correctly
+        mixed = np.array([[1000.0, 1001.0], [0.0, 1.0]])
+        np.testing.assert_allclose(softmax(mixed.copy()), _torch_softmax(mixed, -1), rtol=1e-6, atol=1e-9,
+                                   err_msg="rows of very different magnitude should each be normalised")
+        ### END HIDDEN TESTS
+        ''', "test_softmax_large_values", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        cols = softmax(np.array([[1.0, 5.0], [1.0, 5.0]]), axis=0)
+        np.testing.assert_allclose(cols, [[0.5, 0.5], [0.5, 0.5]], rtol=1e-6, err_msg="softmax(x, axis=0) should normalise each column")
+        ### BEGIN HIDDEN TESTS
+        def _torch_softmax(a, axis):
+            return torch.softmax(torch.from_numpy(np.array(a, dtype=np.float64)), dim=axis).numpy()
+
+        # property: the axis argument is honoured (every axis of a 3-D array, negative ones too)
+        rng = np.random.default_rng(323)
+        cube = rng.normal(size=(2, 3, 4)) * 5
+        for axis in (0, 1, 2, -1, -2, -3):
+            out = softmax(cube.copy(), axis=axis)
+            assert np.shape(out) == cube.shape, f"axis={axis}: shape should stay {cube.shape}; got {np.shape(out)}"
+            np.testing.assert_allclose(out, _torch_softmax(cube, axis), rtol=1e-6, atol=1e-9,
+                                       err_msg=f"softmax(x, axis={axis}) should equal torch.softmax(x, dim={axis})")
+        ### END HIDDEN TESTS
+        ''', "test_softmax_axis", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        x = np.array([[0.5, -1.0, 2.0], [3.0, 0.0, 1.0]])
+        before = x.copy()
+        softmax(x)
+        np.testing.assert_array_equal(x, before, err_msg="softmax must not modify its input")
+        ### BEGIN HIDDEN TESTS
+        # property: x is not modified
+        rng = np.random.default_rng(333)
         x = rng.normal(size=(3, 4))
         before = x.copy()
         softmax(x)
         softmax(x, axis=0)
-        np.testing.assert_array_equal(x, before, err_msg="softmax must not modify its input")
+        np.testing.assert_array_equal(x, before, err_msg="softmax must not modify its input (any axis)")
+
+        # property: the output keeps x's dtype (float32 stays float32, float64 stays float64)
+        out = softmax(rng.normal(size=(2, 3)))
+        assert np.asarray(out).dtype == np.float64, f"float64 input should give float64 output; got {np.asarray(out).dtype}"
+        x32 = rng.normal(size=(3, 5)).astype(np.float32)
+        out = softmax(x32)
+        assert np.asarray(out).dtype == np.float32, f"float32 input should give float32 output; got {np.asarray(out).dtype}"
+        out = softmax(x32, axis=0)
+        assert np.asarray(out).dtype == np.float32, f"float32 input with axis=0 should give float32 output; got {np.asarray(out).dtype}"
         ### END HIDDEN TESTS
-        ''', "test_softmax", points=3),
+        ''', "test_softmax_contract", points=1),
         md(r"""
         **What just happened.** The only change from the naive formula is one subtraction,
         and the result is exact. `torch.softmax` and every deep-learning library do the same.
@@ -248,7 +299,7 @@ def cells() -> list:
         pad_embedding = np.zeros(X.shape[-1])
         batch_X = np.stack([np.stack([X[TOKENS.index(t)] if t != "<pad>" else pad_embedding
                                       for t in sentence]) for sentence in batch_tokens])  # (2, 4, 4)
-        batch_scores = (batch_X @ W_q) @ (batch_X @ W_k).swapaxes(-1, -2) / np.sqrt(4)   # (2, 4, 4)
+        batch_scores = (batch_X @ W_q) @ (batch_X @ W_k).swapaxes(-1, -2) / math.sqrt(4)   # (2, 4, 4)
 
         padding_mask = np.array([[t != "<pad>" for t in sentence] for sentence in batch_tokens])  # (2, 4)
         print("padding mask (True = real token):")
@@ -278,9 +329,14 @@ def cells() -> list:
           (e.g. a `(n_k,)` padding mask or an `(n_q, n_k)` mask with `(batch, n_q, n_k)`
           scores);
         - masked entries get **exactly 0**; the allowed entries of each row sum to 1;
-        - a row with no allowed entry gives **all zeros, without NaN and without a
-          RuntimeWarning** (numpy warns on `0/0` and on `inf - inf`);
-        - numerically stable like `softmax`, float32 stays float32, inputs unchanged.
+        - a row with no allowed entry gives **all zeros, never NaN** (along `axis`: with
+          `axis=0` a column with no allowed entry is all zeros);
+        - numerically stable like `softmax`, also when a *masked* score is far above the
+          allowed ones; any `axis`; float32 stays float32; inputs unchanged.
+
+        Only the weights are graded. numpy may print a RuntimeWarning on the way (it warns on
+        `inf - inf` and `0/0`, even in entries you then throw away); that costs nothing, and
+        the check cell tells you where it happened if you want to avoid it.
 
         `np.where(mask, a, b)` and `np.broadcast_to(mask, scores.shape)` are useful. You may
         call your `softmax` or write the few lines again.
@@ -295,9 +351,11 @@ def cells() -> list:
                 axis: the axis to normalise over (the keys: -1 by default).
 
             Returns:
-                weights with the shape and dtype of `scores`: exactly 0 where the mask is
-                False, summing to 1 along `axis` over the allowed entries; a slice with no
-                allowed entry is all zeros (never NaN). The inputs are not modified.
+                weights with the shape and dtype of `scores` (float32 stays float32):
+                exactly 0 where the mask is False, summing to 1 along `axis` over the
+                allowed entries, finite for scores of any size (masked ones included);
+                a slice along `axis` with no allowed entry is all zeros (never NaN).
+                The inputs are not modified. numpy warnings are not part of the contract.
             """
             ### BEGIN SOLUTION
             scores = np.asarray(scores)
@@ -317,12 +375,13 @@ def cells() -> list:
         import warnings
         import numpy as np
         import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
         scores = np.zeros((2, 4))
         mask = np.array([[True, True, False, False], [True, True, True, True]])
-        out = masked_softmax(scores, mask)
+        out = masked_softmax(scores.copy(), mask.copy())
         assert np.shape(out) == (2, 4), f"weights should have the shape of the scores (2, 4); got {np.shape(out)}"
-        np.testing.assert_allclose(out, [[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25]],
+        np.testing.assert_allclose(out, [[0.5, 0.5, 0, 0], [0.25, 0.25, 0.25, 0.25]], rtol=1e-6, atol=1e-9,
                                    err_msg="equal scores should share the weight equally among the allowed keys")
         ### BEGIN HIDDEN TESTS
         def _expected(s, m, axis=-1):
@@ -334,83 +393,166 @@ def cells() -> list:
         s = rng.normal(size=(5, 6)) * 3
         m = rng.random((5, 6)) < 0.6
         m[:, 2] = True                                   # every row has an allowed key
-        out = masked_softmax(s, m)
-        assert np.all(out[~m] == 0.0), "masked entries should get exactly 0 weight"
-        np.testing.assert_allclose(out, _expected(s, m), rtol=1e-7, atol=1e-12,
+        out = masked_softmax(s.copy(), m.copy())
+        # property: returns an array with the shape of the scores
+        assert np.shape(out) == (5, 6), f"scores (5, 6) should give weights (5, 6); got {np.shape(out)}"
+        # property: masked entries get exactly 0
+        assert np.all(np.asarray(out)[~m] == 0.0), "masked entries should get exactly 0 weight"
+        # property: the allowed entries sum to 1 and match softmax over them
+        # (rtol 1e-6 grades the formula, not float64 precision: the dtype has its own cell)
+        np.testing.assert_allclose(out, _expected(s, m), rtol=1e-6, atol=1e-9,
                                    err_msg="weights should equal torch.softmax over the allowed entries")
-
-        # broadcasting: (n_k,) padding mask, (n_q, n_k) mask and (batch, 1, n_k) mask on batch scores
-        batch = rng.normal(size=(2, 3, 4))
-        for m in (np.array([True, True, False, True]),
-                  np.tril(np.ones((3, 4), dtype=bool)),
-                  np.array([[[True, True, True, False]], [[True, False, False, False]]])):
-            out = masked_softmax(batch, m)
-            assert np.shape(out) == batch.shape, f"mask {m.shape} with scores {batch.shape}: got shape {np.shape(out)}"
-            np.testing.assert_allclose(out, _expected(batch, m), rtol=1e-7, atol=1e-12,
-                                       err_msg=f"a mask of shape {m.shape} should broadcast against scores {batch.shape}")
-
-        # another axis
-        m = np.array([[True, False, True], [True, True, False]])
-        s = rng.normal(size=(2, 3))
-        np.testing.assert_allclose(masked_softmax(s, m, axis=0), _expected(s, m, axis=0), rtol=1e-7,
-                                   err_msg="masked_softmax(..., axis=0) should normalise each column")
-
-        # large values
-        s = rng.normal(size=(3, 4)) * 1e4
-        m = np.array([[True, True, False, True], [False, True, True, True], [True, False, False, False]])
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", RuntimeWarning)
-            out = masked_softmax(s, m)
-        np.testing.assert_allclose(out, _expected(s, m), rtol=1e-7, atol=1e-12,
-                                   err_msg="scores around 1e4 should give finite, correct weights")
-
-        # dtype and inputs
-        s32 = rng.normal(size=(3, 4)).astype(np.float32)
-        assert masked_softmax(s32, m).dtype == np.float32, "float32 scores should give float32 weights"
-        s, m0 = rng.normal(size=(3, 4)), m.copy()
-        s0 = s.copy()
-        masked_softmax(s, m)
-        np.testing.assert_array_equal(s, s0, err_msg="masked_softmax must not modify the scores")
-        np.testing.assert_array_equal(m, m0, err_msg="masked_softmax must not modify the mask")
         ### END HIDDEN TESTS
-        ''', "test_masked_softmax", points=3),
+        ''', "test_masked_softmax", points=1),
         tests('''
         import warnings
         import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        batch = np.zeros((2, 3, 4))
+        out = masked_softmax(batch.copy(), np.array([True, True, False, True]))
+        assert np.shape(out) == (2, 3, 4), f"a (4,) mask with (2, 3, 4) scores should give (2, 3, 4) weights; got {np.shape(out)}"
+        ### BEGIN HIDDEN TESTS
+        def _expected(s, m, axis=-1):
+            t = torch.from_numpy(np.array(s, dtype=np.float64))
+            m = torch.from_numpy(np.broadcast_to(m, s.shape).copy())
+            return torch.softmax(t.masked_fill(~m, float("-inf")), dim=axis).numpy()
+
+        # property: masks broadcast against the scores: (n_k,), (n_q, n_k) and (batch, 1, n_k)
+        rng = np.random.default_rng(314)
+        batch = rng.normal(size=(2, 3, 4))
+        for m in (np.array([True, True, False, True]),
+                  np.tril(np.ones((3, 4), dtype=bool)),
+                  np.array([[[True, True, True, False]], [[True, False, False, True]]])):
+            out = masked_softmax(batch.copy(), m.copy())
+            assert np.shape(out) == batch.shape, f"mask {m.shape} with scores {batch.shape}: got shape {np.shape(out)}"
+            np.testing.assert_allclose(out, _expected(batch, m), rtol=1e-6, atol=1e-9,
+                                       err_msg=f"a mask of shape {m.shape} should broadcast against scores {batch.shape}")
+        ### END HIDDEN TESTS
+        ''', "test_masked_softmax_broadcast", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        cols = masked_softmax(np.zeros((2, 2)), np.array([[True, True], [True, False]]), axis=0)
+        np.testing.assert_allclose(cols, [[0.5, 1.0], [0.5, 0.0]], rtol=1e-6, atol=1e-9,
+                                   err_msg="masked_softmax(..., axis=0) should normalise each column over its allowed entries")
+        ### BEGIN HIDDEN TESTS
+        def _expected(s, m, axis=-1):
+            t = torch.from_numpy(np.array(s, dtype=np.float64))
+            m = torch.from_numpy(np.broadcast_to(m, s.shape).copy())
+            return torch.softmax(t.masked_fill(~m, float("-inf")), dim=axis).numpy()
+
+        # property: the axis argument is honoured (axis=0, axis=-2)
+        rng = np.random.default_rng(324)
+        m = np.array([[True, False, True], [True, True, False]])
+        s = rng.normal(size=(2, 3))
+        np.testing.assert_allclose(masked_softmax(s.copy(), m.copy(), axis=0), _expected(s, m, axis=0), rtol=1e-6, atol=1e-9,
+                                   err_msg="masked_softmax(..., axis=0) should normalise each column")
+        s3 = rng.normal(size=(3, 4, 2))
+        m3 = np.broadcast_to(np.array([[True, False], [True, True], [False, True], [True, True]]), s3.shape).copy()
+        np.testing.assert_allclose(masked_softmax(s3.copy(), m3.copy(), axis=-2), _expected(s3, m3, axis=-2), rtol=1e-6, atol=1e-9,
+                                   err_msg="masked_softmax(..., axis=-2) should normalise over the second-to-last axis")
+        ### END HIDDEN TESTS
+        ''', "test_masked_softmax_axis", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        big = masked_softmax(np.array([[1000.0, 1001.0, 5.0]]), np.array([[True, True, False]]))
+        assert np.all(np.isfinite(big)), f"scores around 1000 should give finite weights; got {big}"
+        ### BEGIN HIDDEN TESTS
+        def _expected(s, m, axis=-1):
+            t = torch.from_numpy(np.array(s, dtype=np.float64))
+            m = torch.from_numpy(np.broadcast_to(m, s.shape).copy())
+            return torch.softmax(t.masked_fill(~m, float("-inf")), dim=axis).numpy()
+
+        # property: large scores (1e4) give finite, correct weights, even when a masked score is the largest
+        rng = np.random.default_rng(334)
+        s = rng.normal(size=(3, 4)) * 1e4
+        m = np.array([[True, True, False, True], [False, True, True, True], [True, False, False, False]])
+        np.testing.assert_allclose(masked_softmax(s.copy(), m.copy()), _expected(s, m), rtol=1e-6, atol=1e-9,
+                                   err_msg="scores around 1e4 should give finite, correct weights")
+        low = np.array([[-1e4, -1e4 + 2.0, 0.0]])
+        np.testing.assert_allclose(masked_softmax(low.copy(), np.array([[True, True, False]])), _expected(low, np.array([[True, True, False]])),
+                                   rtol=1e-6, atol=1e-9, err_msg="allowed scores far below a masked one should still share the weight")
+        ### END HIDDEN TESTS
+        ''', "test_masked_softmax_large_values", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
         scores = np.array([[0.3, -1.2, 2.0], [1.0, 2.0, 3.0]])
         nothing_in_row_0 = np.array([[False, False, False], [True, True, True]])
-        out = masked_softmax(scores, nothing_in_row_0)
+        out = masked_softmax(scores.copy(), nothing_in_row_0.copy())
         assert not np.any(np.isnan(out)), f"a fully masked row should not produce NaN; got {out}"
-        np.testing.assert_array_equal(out[0], [0.0, 0.0, 0.0], err_msg="a fully masked row should get all-zero weights")
+        np.testing.assert_array_equal(np.asarray(out)[0], [0.0, 0.0, 0.0], err_msg="a fully masked row should get all-zero weights")
         ### BEGIN HIDDEN TESTS
+        # property: a fully masked row (or column, with axis=0) gives all zeros, never NaN
+        # (outputs only: numpy warnings raised on the way are not graded, COURSE_SPEC 3.1)
+        e = np.exp(scores[1] - scores[1].max())
+        np.testing.assert_allclose(np.asarray(out)[1], e / e.sum(), rtol=1e-6, atol=1e-9,
+                                   err_msg="the row with every key allowed should be the plain softmax")
+
+        # a batch entry that is all padding (the mask already has the scores' shape)
         rng = np.random.default_rng(305)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", RuntimeWarning)
-            out = masked_softmax(scores, nothing_in_row_0)
-            np.testing.assert_allclose(out[1].sum(), 1.0, err_msg="the other rows should still sum to 1")
+        batch = rng.normal(size=(2, 3, 4)) * 10
+        pad = np.broadcast_to(np.array([[True] * 4, [False] * 4])[:, None, :], (2, 3, 4)).copy()
+        out = np.asarray(masked_softmax(batch.copy(), pad.copy()))
+        assert not np.any(np.isnan(out)), "a sequence that is all padding should not produce NaN"
+        np.testing.assert_array_equal(out[1], np.zeros((3, 4)), err_msg="a sequence that is all padding should get all-zero weights")
+        e = np.exp(batch[0] - batch[0].max(axis=-1, keepdims=True))
+        np.testing.assert_allclose(out[0], e / e.sum(axis=-1, keepdims=True), rtol=1e-6, atol=1e-9,
+                                   err_msg="the sequence without padding should get the plain softmax")
 
-            # a batch entry that is all padding
-            batch = rng.normal(size=(2, 3, 4)) * 10
-            pad = np.array([[True, True, False, False], [False, False, False, False]])[:, None, :]
-            out = masked_softmax(batch, pad)
-            np.testing.assert_array_equal(out[1], np.zeros((3, 4)),
-                                          err_msg="a sequence that is all padding should get all-zero weights")
-            np.testing.assert_allclose(out[0].sum(-1), np.ones(3), err_msg="the real sequence should still sum to 1")
+        # nothing allowed anywhere, large float32 values
+        s32 = (rng.normal(size=(3, 4)) * 1e4).astype(np.float32)
+        out = np.asarray(masked_softmax(s32.copy(), np.zeros((3, 4), dtype=bool)))
+        assert not np.any(np.isnan(out)), "an all-False mask should not produce NaN"
+        np.testing.assert_array_equal(out, np.zeros((3, 4)), err_msg="an all-False mask should give all-zero weights")
 
-            # nothing allowed anywhere, large values, float32
-            s32 = (rng.normal(size=(3, 4)) * 1e4).astype(np.float32)
-            out = masked_softmax(s32, np.zeros(4, dtype=bool))
-            np.testing.assert_array_equal(out, np.zeros((3, 4), dtype=np.float32),
-                                          err_msg="an all-False mask should give all-zero weights")
-
-            # a fully masked column when normalising over axis 0
-            m = np.array([[True, False], [True, False]])
-            out = masked_softmax(np.ones((2, 2)), m, axis=0)
-            np.testing.assert_allclose(out, [[0.5, 0.0], [0.5, 0.0]],
-                                       err_msg="with axis=0, a fully masked column should get zeros")
+        # a fully masked column when normalising over axis 0 (only that column is graded here)
+        out = np.asarray(masked_softmax(np.ones((2, 2)), np.array([[True, False], [True, False]]), axis=0))
+        assert not np.any(np.isnan(out[:, 1])), f"with axis=0, a fully masked column should not produce NaN; got {out[:, 1]}"
+        np.testing.assert_array_equal(out[:, 1], [0.0, 0.0], err_msg="with axis=0, a fully masked column should get zeros")
         ### END HIDDEN TESTS
         ''', "test_masked_softmax_fully_masked", points=2),
+        tests('''
+        import warnings
+        import numpy as np
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        s = np.array([[0.5, 1.5, -0.5], [2.0, 0.0, 1.0]])
+        m = np.array([[True, False, True], [True, True, True]])
+        s0, m0 = s.copy(), m.copy()
+        masked_softmax(s, m)
+        np.testing.assert_array_equal(s, s0, err_msg="masked_softmax must not modify the scores")
+        ### BEGIN HIDDEN TESTS
+        # property: the scores and the mask are not modified
+        np.testing.assert_array_equal(m, m0, err_msg="masked_softmax must not modify the mask")
+        rng = np.random.default_rng(315)
+        s = rng.normal(size=(2, 3, 4))
+        m = np.broadcast_to(np.array([True, False, True, True]), s.shape).copy()
+        s0, m0 = s.copy(), m.copy()
+        masked_softmax(s, m)
+        np.testing.assert_array_equal(s, s0, err_msg="masked_softmax must not modify batched scores")
+        np.testing.assert_array_equal(m, m0, err_msg="masked_softmax must not modify the mask")
+
+        # property: the weights keep the scores' dtype (float32 stays float32, float64 stays float64)
+        m2 = np.array([[True, True, False, True]] * 3)
+        out = masked_softmax(rng.normal(size=(3, 4)), m2)
+        assert np.asarray(out).dtype == np.float64, f"float64 scores should give float64 weights; got {np.asarray(out).dtype}"
+        s32 = rng.normal(size=(3, 4)).astype(np.float32)
+        out = masked_softmax(s32, m2)
+        assert np.asarray(out).dtype == np.float32, f"float32 scores should give float32 weights; got {np.asarray(out).dtype}"
+        ### END HIDDEN TESTS
+        ''', "test_masked_softmax_contract", points=1),
         md("""
         **A picture.** The short sentence "I love" without and with its padding mask. Without
         the mask, the two pads take a good share of every query's weight. With it (masked
@@ -465,9 +607,10 @@ def cells() -> list:
         """),
         solution('''
         def causal_mask(n: int) -> np.ndarray:
-            """Boolean (n, n) causal mask: entry (i, j) is True (may attend) iff j <= i.
+            """Causal mask for n >= 1 tokens: (n, n), dtype bool, True (may attend) iff j <= i.
 
-            Rows are queries, columns are keys; the diagonal is True.
+            Rows are queries i, columns are keys j; the diagonal is True (a token sees
+            itself), everything above it is False.
             """
             ### BEGIN SOLUTION
             return np.tril(np.ones((n, n), dtype=bool))
@@ -477,21 +620,43 @@ def cells() -> list:
         check_causal_mask(causal_mask)
         """),
         tests('''
+        import warnings
         import numpy as np
         import torch
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
 
-        m = causal_mask(3)
+        m = np.asarray(causal_mask(3))
         assert np.shape(m) == (3, 3), f"causal_mask(3) should have shape (3, 3); got {np.shape(m)}"
-        assert np.asarray(m).dtype == bool, f"the mask should be boolean; got dtype {np.asarray(m).dtype}"
+        assert bool(m[2, 0]) and not bool(m[0, 2]), "query 2 may attend to key 0, query 0 may not attend to key 2"
         ### BEGIN HIDDEN TESTS
         for n in (1, 2, 3, 7):
             m = np.asarray(causal_mask(n))
             expected = torch.ones(n, n, dtype=torch.bool).tril().numpy()
-            assert m.dtype == bool, f"causal_mask({n}) should be boolean; got {m.dtype}"
-            np.testing.assert_array_equal(m, expected,
+            # property: returns an (n, n) array
+            assert m.shape == (n, n), f"causal_mask({n}) should have shape ({n}, {n}); got {m.shape}"
+            # property: every position may attend to itself
+            assert np.all(np.diagonal(m).astype(bool)), f"causal_mask({n}): every query may attend to itself"
+            # property: query i may attend to keys 0..i and not to later keys
+            np.testing.assert_array_equal(m.astype(bool), expected,
                                           err_msg=f"causal_mask({n}): query i may attend to keys 0..i only")
+        # property: works for n = 1
+        assert np.asarray(causal_mask(1)).shape == (1, 1) and bool(np.asarray(causal_mask(1))[0, 0]), "causal_mask(1) should be [[True]]"
         ### END HIDDEN TESTS
-        ''', "test_causal_mask", points=2),
+        ''', "test_causal_mask", points=1),
+        tests('''
+        import warnings
+        import numpy as np
+        warnings.simplefilter("ignore")   # not graded (COURSE_SPEC 3.1), and nbgrader scores a cell that prints a warning (stderr) as 0
+
+        m = np.asarray(causal_mask(3))
+        assert m.dtype == bool, f"the mask should be boolean; got dtype {m.dtype}"
+        ### BEGIN HIDDEN TESTS
+        # property: dtype is bool
+        for n in (1, 5):
+            m = np.asarray(causal_mask(n))
+            assert m.dtype == bool, f"causal_mask({n}) should be boolean; got {m.dtype}"
+        ### END HIDDEN TESTS
+        ''', "test_causal_mask_dtype", points=1),
         md("""
         **A picture.** Causal attention on "I love programming". "I" can only look at
         itself, so its weight is 1; "programming" sees the whole sentence. Masks combine with

