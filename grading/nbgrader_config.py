@@ -32,10 +32,13 @@ c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
 c.Execute.execute_retries = 0
 
-# Before grading, cell flags a student changed (e.g. grade: false on a test cell) are put
+# Before grading, nbgrader metadata naming no cell of the assignment (a renamed grade_id, an
+# invented graded cell, a string instead of a dict) is dropped: the cell runs as ordinary code.
+# Cell flags a student changed (e.g. grade: false on a test cell) are put
 # back from the gradebook, and deleted test cells are re-added (graded, not left to manual).
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
+    "grading.preprocessors.DropUnknownCellMetadata",
     "nbgrader.preprocessors.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "grading.preprocessors.RestoreCellFlags",

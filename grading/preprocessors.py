@@ -230,3 +230,38 @@ class RestoreCellFlags(NbGraderPreprocessor):
                 if name not in grades:
                     meta.pop("points", None)
         return nb, resources
+
+
+class DropUnknownCellMetadata(NbGraderPreprocessor):
+    """Turn a cell whose nbgrader metadata the gradebook does not know into an ordinary cell.
+
+    Runs first in the autograde sanitize chain. Why: nbgrader's own steps assume every cell
+    with nbgrader metadata has a ``grade_id`` (DeduplicateIds, OverwriteCells' missing-cell
+    pass raise ``KeyError: 'grade_id'``) and that the metadata is a dict; a student who
+    renames a cell's grade_id, invents a graded cell, deletes the grade_id or writes a string
+    there would otherwise lose the whole notebook. The gradebook (written by
+    generate_assignment) is the authority: metadata that names none of its cells is dropped
+    (the cell's code still runs), and a deleted test cell is re-added by OverwriteCells."""
+
+    def preprocess(self, nb: NotebookNode, resources: dict) -> tuple[NotebookNode, dict]:
+        from nbgrader.api import Gradebook, MissingEntry
+
+        info = resources["nbgrader"]
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                known = {c.name for c in gb.find_notebook(info["notebook"],
+                                                          info["assignment"]).source_cells}
+            except MissingEntry:
+                return nb, resources
+        for index, cell in enumerate(nb.cells):
+            metadata = cell.get("metadata")
+            if not isinstance(metadata, dict) or "nbgrader" not in metadata:
+                continue
+            meta = metadata["nbgrader"]
+            grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+            if isinstance(grade_id, str) and grade_id in known:
+                continue
+            self.log.warning("Cell %d: nbgrader metadata %r names no cell of the assignment; "
+                             "graded as an ordinary cell", index, meta)
+            del metadata["nbgrader"]
+        return nb, resources
