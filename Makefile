@@ -46,7 +46,7 @@ lab-instructor: venv
 	cd grading && ../$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) --ServerApp.root_dir=$(CURDIR)
 
 test: venv system-deps
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 notebooks: venv
 	$(PY) tools/execute_notebooks.py

@@ -45,13 +45,3 @@ def pytest_configure(config):
     if isinstance(cgroups.detect(), str):  # a str is the reason no cgroup can be used
         os.environ.setdefault("GRADING_ALLOW_NO_CGROUPS", "1")
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """`make test` runs `-n 2 --dist loadgroup`: a test without an xdist_group mark is
-    grouped by its file (as --dist loadfile would: nbval's cells of one notebook share a
-    kernel, module fixtures are built once). tests/course/test_verdicts.py marks its own
-    groups, one per assignment and grader, so the long grading runs spread over workers."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -46,8 +46,9 @@ def is_test_cell(cell: NotebookNode) -> bool:
 
 def hidden_lines(nb: NotebookNode, begin: str = BEGIN, end: str = END) -> set[str]:
     """Whitespace-normalised lines of at least MIN_LEN characters inside hidden-test regions
-    of the notebook's test cells, minus lines that also appear outside such regions (those
-    are public anyway, e.g. a visible assert repeated in the hidden part)."""
+    of the notebook's test cells, minus lines that also appear outside such regions, whole
+    or as part of a visible line (those are public anyway, e.g. a visible assert repeated in
+    the hidden part)."""
     secret: set[str] = set()
     public: set[str] = set()
     for cell in nb.get("cells", []):
@@ -62,7 +63,11 @@ def hidden_lines(nb: NotebookNode, begin: str = BEGIN, end: str = END) -> set[st
                 continue
             text = _norm(line)
             (secret if inside else public).add(text)
-    return {s for s in secret - public if len(s) >= MIN_LEN}
+    # a fragment that the student can read anyway (inside a visible line, e.g. the
+    # "softmax(x, axis=0)" of a visible assert message) is not secret: redacting it would
+    # remove that visible message from the student's feedback
+    public_text = "\n".join(public)
+    return {s for s in secret - public if len(s) >= MIN_LEN and s not in public_text}
 
 
 def _quotes(text: str, secrets: Iterable[str]) -> bool:

@@ -31,18 +31,17 @@ def _params(with_answers: bool):
     for assignment, mod in CATALOGUES.items():
         for grader in verdicts.GRADERS:
             names = sorted(mod.ANSWERS) if with_answers else [None]
-            # one xdist group per (assignment, grader): each is graded once, on one worker,
-            # and the pairs spread over the workers (make test runs --dist loadgroup)
             out += [pytest.param(assignment, grader, name,
-                                 id="-".join(filter(None, (assignment, grader, name))),
-                                 marks=pytest.mark.xdist_group(f"verdicts-{assignment}-{grader}"))
+                                 id="-".join(filter(None, (assignment, grader, name))))
                     for name in names]
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def graded(tmp_path_factory):
-    """graded(assignment, grader) -> verdicts.Run, computed once (a failure is kept too)."""
+    """graded(assignment, grader) -> verdicts.Run, computed once per test process (a failure
+    is kept too). Session scope: a module fixture is torn down whenever pytest moves to
+    another file, and would grade the same catalogue again if tests were ever interleaved."""
     cache: dict[tuple[str, str], verdicts.Run | Exception] = {}
 
     def get(assignment: str, grader: str) -> verdicts.Run:

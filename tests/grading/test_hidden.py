@@ -94,3 +94,32 @@ def test_a_failing_hidden_test_keeps_its_traceback_for_the_instructor():
     # feedback reduces this error to "ename: evalue" (HideHiddenTestTracebacks): the value
     # is redacted, the traceback is kept for the formgrader
     assert err["evalue"] == hidden.NOTE and err["traceback"] == tb
+
+
+def test_a_hidden_fragment_that_is_part_of_a_visible_line_is_not_secret():
+    """A visible assert message must survive in the feedback even when a hidden line happens
+    to be a fragment of it (03-softmax: the hidden line `softmax(x, axis=0)` is part of the
+    visible message "softmax(x, axis=0) should normalise each column")."""
+    import nbformat
+
+    from grading.hidden import hidden_lines, redact_outputs
+
+    visible = 'assert ok, "softmax(x, axis=0) should normalise each column"\n'
+    cell = nbformat.v4.new_code_cell(
+        visible + "### BEGIN HIDDEN TESTS\ncheck(\n    softmax(x, axis=0)\n)\n"
+        "secret_reference_value = 12345\n### END HIDDEN TESTS\n")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "t", "points": 1}
+    cell.outputs = [nbformat.v4.new_output(
+        "error", ename="AssertionError",
+        evalue="softmax(x, axis=0) should normalise each column", traceback=[])]
+    printer = nbformat.v4.new_code_cell("print(1)")
+    printer.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                              text="secret_reference_value = 12345\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell, printer])
+    secrets = hidden_lines(nb)
+    assert "softmax(x, axis=0)" not in secrets
+    assert "secret_reference_value = 12345" in secrets
+    redact_outputs(nb, secrets)
+    assert cell.outputs[0].evalue == "softmax(x, axis=0) should normalise each column", \
+        "the visible assert message was redacted from the feedback"
+    assert "12345" not in printer.outputs[0].text, "a printed hidden line was not redacted"
