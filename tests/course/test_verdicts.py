@@ -26,10 +26,10 @@ CATALOGUES = {m.ASSIGNMENT: m for m in (
 MIN_WRONG, MIN_RIGHT = 4, 3
 
 
-def _params(with_answers: bool):
+def _params(with_answers: bool, graders: tuple[str, ...] = verdicts.GRADERS):
     out = []
     for assignment, mod in CATALOGUES.items():
-        for grader in verdicts.GRADERS:
+        for grader in graders:
             names = sorted(mod.ANSWERS) if with_answers else [None]
             out += [pytest.param(assignment, grader, name,
                                  id="-".join(filter(None, (assignment, grader, name))))
@@ -126,47 +126,58 @@ def test_catalogue_is_complete_and_well_formed(assignment):
     assert not problems, f"{mod.__name__}:\n  " + "\n  ".join(problems)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("control", [verdicts.SOLUTION, verdicts.SLIM_SOLUTION])
-@pytest.mark.parametrize("assignment,grader,_", _params(with_answers=False))
-def test_solution_gets_full_marks(graded, assignment, grader, _, control):
-    mod = CATALOGUES[assignment]
-    full = verdicts.max_points(mod.ASSIGNMENT, mod.NOTEBOOK)
-    run = graded(assignment, grader)
-    what = "source solution" if control == verdicts.SOLUTION else (
-        "source solution handed in without its demo cells (if only this fails, a graded "
-        "cell needs state that only an ungraded cell makes)")
-    errors = verdict_errors(run, control, full, frozenset(), what)
-    if not errors:
-        assert set(full) <= set(run.scores[control]), (
-            f"{grader} grader: {control} has no grade for {sorted(set(full) - set(run.scores[control]))}")
-        assert run.scores[control]["_total"] == sum(full.values()), (
-            f"{grader} grader: {control} total {run.scores[control]['_total']:g}, expected "
-            f"{sum(full.values()):g}")
-    assert not errors, "\n".join(errors)
+def grading_tests(graders: tuple[str, ...]):
+    """The three grading tests, parametrised for ``graders``. Each grader's half lives in
+    its own file (this one: product; test_verdicts_stock.py: stock), so that pytest-xdist
+    with --dist loadfile grades the two halves on different workers."""
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("control", [verdicts.SOLUTION, verdicts.SLIM_SOLUTION])
+    @pytest.mark.parametrize("assignment,grader,_", _params(with_answers=False, graders=graders))
+    def test_solution_gets_full_marks(graded, assignment, grader, _, control):
+        mod = CATALOGUES[assignment]
+        full = verdicts.max_points(mod.ASSIGNMENT, mod.NOTEBOOK)
+        run = graded(assignment, grader)
+        what = "source solution" if control == verdicts.SOLUTION else (
+            "source solution handed in without its demo cells (if only this fails, a graded "
+            "cell needs state that only an ungraded cell makes)")
+        errors = verdict_errors(run, control, full, frozenset(), what)
+        if not errors:
+            assert set(full) <= set(run.scores[control]), (
+                f"{grader} grader: {control} has no grade for {sorted(set(full) - set(run.scores[control]))}")
+            assert run.scores[control]["_total"] == sum(full.values()), (
+                f"{grader} grader: {control} total {run.scores[control]['_total']:g}, expected "
+                f"{sum(full.values()):g}")
+        assert not errors, "\n".join(errors)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment,grader,_", _params(with_answers=False))
-def test_blank_release_gets_zero(graded, assignment, grader, _):
-    mod = CATALOGUES[assignment]
-    run = graded(assignment, grader)
-    got = run.scores.get(verdicts.BLANK)
-    assert got is not None, f"{grader} grader: the blank release was not graded: {run.problems}"
-    scored = {c: s for c, s in got.items() if s != 0}
-    assert not scored, f"{grader} grader: the blank release of {assignment} scored {scored}; " \
-                       f"expected 0 everywhere"
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment,grader,_", _params(with_answers=False, graders=graders))
+    def test_blank_release_gets_zero(graded, assignment, grader, _):
+        mod = CATALOGUES[assignment]
+        run = graded(assignment, grader)
+        got = run.scores.get(verdicts.BLANK)
+        assert got is not None, f"{grader} grader: the blank release was not graded: {run.problems}"
+        scored = {c: s for c, s in got.items() if s != 0}
+        assert not scored, f"{grader} grader: the blank release of {assignment} scored {scored}; " \
+                           f"expected 0 everywhere"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment,grader,name", _params(with_answers=True))
-def test_answer_gets_its_verdict(graded, assignment, grader, name):
-    mod = CATALOGUES[assignment]
-    answer = mod.ANSWERS[name]
-    full = verdicts.max_points(mod.ASSIGNMENT, mod.NOTEBOOK)
-    what = "wrong answer" if answer.loses else f"correct answer (style of {answer.source})"
-    errors = verdict_errors(graded(assignment, grader), name, full, answer.loses, what)
-    assert not errors, "\n".join(errors)
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment,grader,name", _params(with_answers=True, graders=graders))
+    def test_answer_gets_its_verdict(graded, assignment, grader, name):
+        mod = CATALOGUES[assignment]
+        answer = mod.ANSWERS[name]
+        full = verdicts.max_points(mod.ASSIGNMENT, mod.NOTEBOOK)
+        what = "wrong answer" if answer.loses else f"correct answer (style of {answer.source})"
+        errors = verdict_errors(graded(assignment, grader), name, full, answer.loses, what)
+        assert not errors, "\n".join(errors)
+
+    return test_solution_gets_full_marks, test_blank_release_gets_zero, test_answer_gets_its_verdict
+
+
+test_solution_gets_full_marks, test_blank_release_gets_zero, test_answer_gets_its_verdict = \
+    grading_tests(("product",))
 
 
 # ---------------------------------------------------------------- the harness's own pieces
